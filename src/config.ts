@@ -1,0 +1,154 @@
+import { z } from 'zod';
+
+// Booleans arrive as strings; "false" must not be truthy.
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .optional()
+    .transform((v) => (v === undefined ? fallback : ['true', '1', 'yes'].includes(v)));
+
+const optionalBool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .optional()
+  .transform((v) => (v === undefined ? undefined : ['true', '1', 'yes'].includes(v)));
+
+const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const list = z
+  .string()
+  .optional()
+  .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []));
+
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .url()
+    .refine((v) => protocols.includes(new URL(v).protocol), {
+      message: `must use one of ${protocols.join(', ')}`,
+    });
+
+const envSchema = z.object({
+  PORT: int(8080, 0, 65535),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  TESSERA_PUBLIC_URL: url(['http:', 'https:']).optional(),
+  TESSERA_ISSUER: url(['http:', 'https:']).optional(),
+  TESSERA_AUDIENCE: z.string().min(1).default('tessera'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DATABASE_POOL_SIZE: int(20, 1, 500),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  MAIL_FROM: z.string().min(3).default('Tessera <no-reply@tessera.local>'),
+  TESSERA_ENCRYPTION_KEYS: z.string().optional(),
+  REQUIRE_EMAIL_VERIFICATION: bool(true),
+  MIGRATE_ON_START: optionalBool,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  TRUST_PROXY: bool(false),
+  CORS_ORIGINS: list,
+  COOKIE_SECURE: bool(true),
+  JWT_ALG: z.enum(['ES256', 'EdDSA', 'RS256']).default('ES256'),
+  ACCESS_TOKEN_TTL: int(900, 60, 3600),
+  REFRESH_TOKEN_TTL: int(43200, 300, 60 * 60 * 24 * 30),
+  REFRESH_REUSE_GRACE_SECONDS: int(5, 0, 60),
+  ARGON2_MEMORY_KIB: int(19456, 8192, 1 << 21),
+  ARGON2_ITERATIONS: int(2, 1, 10),
+  ARGON2_PARALLELISM: int(1, 1, 16),
+  LOGIN_ACCOUNT_FREE_FAILURES: int(5, 1, 1_000_000),
+  LOGIN_IP_FREE_FAILURES: int(50, 1, 1_000_000),
+  LOGIN_THROTTLE_BASE_SECONDS: int(2, 1, 3600),
+  LOGIN_THROTTLE_MAX_SECONDS: int(900, 1, 86400),
+  LOGIN_THROTTLE_WINDOW_SECONDS: int(3600, 60, 86400 * 7),
+  PUBLIC_RATE_LIMIT_PER_MINUTE: int(30, 1, 1_000_000),
+  BODY_LIMIT_BYTES: int(32 * 1024, 1024, 10 * 1024 * 1024),
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 120_000),
+});
+
+export type Config = {
+  port: number;
+  host: string;
+  publicUrl: string;
+  issuer: string;
+  audience: string;
+  databaseUrl?: string;
+  databasePoolSize: number;
+  redisUrl?: string;
+  smtpUrl?: string;
+  mailFrom: string;
+  encryptionKeys?: string;
+  requireEmailVerification: boolean;
+  migrateOnStart: boolean;
+  logLevel: string;
+  dataDir: string;
+  trustProxy: boolean;
+  corsOrigins: string[];
+  cookieSecure: boolean;
+  jwtAlg: 'ES256' | 'EdDSA' | 'RS256';
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  refreshReuseGraceSeconds: number;
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  loginThrottle: {
+    accountFreeFailures: number;
+    ipFreeFailures: number;
+    baseSeconds: number;
+    maxSeconds: number;
+    windowSeconds: number;
+  };
+  publicRateLimitPerMinute: number;
+  bodyLimit: number;
+  shutdownTimeoutMs: number;
+};
+
+export class ConfigError extends Error {}
+
+/** Parses the environment once; every problem is named by its variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const publicUrl = (e.TESSERA_PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, '');
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl,
+    issuer: (e.TESSERA_ISSUER ?? publicUrl).replace(/\/+$/, ''),
+    audience: e.TESSERA_AUDIENCE,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    redisUrl: e.REDIS_URL,
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
+    encryptionKeys: e.TESSERA_ENCRYPTION_KEYS,
+    requireEmailVerification: e.REQUIRE_EMAIL_VERIFICATION,
+    // Embedded mode owns its database, so it migrates by default; a shared one is migrated on purpose.
+    migrateOnStart: e.MIGRATE_ON_START ?? !e.DATABASE_URL,
+    logLevel: e.LOG_LEVEL,
+    dataDir: e.DATA_DIR,
+    trustProxy: e.TRUST_PROXY,
+    corsOrigins: e.CORS_ORIGINS,
+    cookieSecure: e.COOKIE_SECURE,
+    jwtAlg: e.JWT_ALG,
+    accessTokenTtl: e.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: e.REFRESH_TOKEN_TTL,
+    refreshReuseGraceSeconds: e.REFRESH_REUSE_GRACE_SECONDS,
+    argon2: {
+      memoryCost: e.ARGON2_MEMORY_KIB,
+      timeCost: e.ARGON2_ITERATIONS,
+      parallelism: e.ARGON2_PARALLELISM,
+    },
+    loginThrottle: {
+      accountFreeFailures: e.LOGIN_ACCOUNT_FREE_FAILURES,
+      ipFreeFailures: e.LOGIN_IP_FREE_FAILURES,
+      baseSeconds: e.LOGIN_THROTTLE_BASE_SECONDS,
+      maxSeconds: e.LOGIN_THROTTLE_MAX_SECONDS,
+      windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
+    },
+    publicRateLimitPerMinute: e.PUBLIC_RATE_LIMIT_PER_MINUTE,
+    bodyLimit: e.BODY_LIMIT_BYTES,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  };
+}
