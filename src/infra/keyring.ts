@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { sha256 } from './random.js';
 
 /**
@@ -10,6 +10,8 @@ export interface Keyring {
   encrypt(plaintext: string | Buffer, aad?: string): string;
   decrypt(ciphertext: string, aad?: string): Buffer;
   decryptString(ciphertext: string, aad?: string): string;
+  /** Secrets derived per purpose from every key, newest first (so older ones still verify). */
+  deriveSecrets(label: string): Buffer[];
   /** Key id of the newest key. */
   readonly currentKeyId: string;
 }
@@ -71,6 +73,9 @@ export function createKeyring(spec: string): Keyring {
       decipher.setAuthTag(raw.subarray(12, 28));
       if (aad) decipher.setAAD(Buffer.from(aad));
       return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
+    },
+    deriveSecrets(label) {
+      return entries.map((e) => createHmac('sha256', e.key).update(label).digest());
     },
     decryptString(ciphertext, aad) {
       return this.decrypt(ciphertext, aad).toString('utf8');

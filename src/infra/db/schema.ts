@@ -1,0 +1,85 @@
+import type { ColumnType, Generated } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  email_normalized: string;
+  email_verified_at: NullableTimestamp;
+  password_hash: string;
+  name: string;
+  locale: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  last_login_at: NullableTimestamp;
+}
+
+export interface EmailTokensTable {
+  token_hash: Buffer;
+  user_id: string;
+  purpose: 'verify_email' | 'reset_password';
+  email: string;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  org_id: string | null;
+  aal: number;
+  amr: string[];
+  created_at: Timestamp;
+  last_seen_at: Timestamp;
+  expires_at: Timestamp;
+  idle_ttl_seconds: number | null;
+  ip: string | null;
+  user_agent: string | null;
+  revoked_at: NullableTimestamp;
+  revoked_reason: string | null;
+}
+
+export interface RefreshTokensTable {
+  token_hash: Buffer;
+  session_id: string;
+  created_at: Timestamp;
+  used_at: NullableTimestamp;
+  successor_enc: string | null;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  public_jwk: ColumnType<Record<string, unknown>, string, string>;
+  private_enc: string;
+  created_at: Timestamp;
+  retired_at: NullableTimestamp;
+}
+
+export interface AuditEventsTable {
+  seq: Generated<string>;
+  id: string;
+  occurred_at: Timestamp;
+  org_id: string | null;
+  actor_id: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  data: ColumnType<Record<string, unknown>, string, string>;
+  prev_hash: Buffer;
+  hash: Buffer;
+}
+
+export interface Database {
+  users: UsersTable;
+  email_tokens: EmailTokensTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  signing_keys: SigningKeysTable;
+  audit_events: AuditEventsTable;
+}

@@ -1,0 +1,11 @@
+import { errorFactory } from '../../http/app-error.js';
+
+export const accountError = errorFactory({
+  PASSWORD_TOO_SHORT: [422, 'Password too short'],
+  PASSWORD_TOO_LONG: [422, 'Password too long'],
+  PASSWORD_TOO_COMMON: [422, 'Password too common'],
+  PASSWORD_CONTAINS_EMAIL: [422, 'Password contains the email address'],
+  INVALID_PASSWORD: [403, 'Password incorrect'],
+  INVALID_EMAIL_TOKEN: [400, 'Invalid or expired link'],
+  USER_NOT_FOUND: [404, 'User not found'],
+} as const);

@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { accountError } from './errors.js';
+
+export const PASSWORD_MIN = 8;
+export const PASSWORD_MAX = 128;
+
+function dataFile(): string {
+  // src/modules/accounts or dist/src/modules/accounts: the data folder sits beside src/.
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const parts = here.split(path.sep);
+  const root = parts.slice(0, parts.lastIndexOf('src')).join(path.sep).replace(/[\\/]dist$/, '');
+  return path.join(root, 'data', 'common-passwords.txt');
+}
+
+let blocklist: Set<string> | null = null;
+export function commonPasswords(): Set<string> {
+  blocklist ??= new Set(readFileSync(dataFile(), 'utf8').split('\n').map((l) => l.trim().toLowerCase()).filter(Boolean));
+  return blocklist;
+}
+
+/**
+ * NIST 800-63B: length and a blocklist, no composition rules. Length counts characters as a
+ * person sees them (code points), not UTF-16 units.
+ */
+export function checkPassword(password: string, email?: string): void {
+  const length = [...password].length;
+  if (length < PASSWORD_MIN) throw accountError('PASSWORD_TOO_SHORT', `Use at least ${PASSWORD_MIN} characters.`);
+  if (length > PASSWORD_MAX) throw accountError('PASSWORD_TOO_LONG', `Use at most ${PASSWORD_MAX} characters.`);
+  const lower = password.toLowerCase();
+  if (commonPasswords().has(lower)) {
+    throw accountError('PASSWORD_TOO_COMMON', 'This password is among the most common ones attackers try first; choose another.');
+  }
+  const local = email?.split('@')[0]?.toLowerCase();
+  if (email && (lower === email.toLowerCase() || (local && local.length >= 4 && lower === local))) {
+    throw accountError('PASSWORD_CONTAINS_EMAIL', 'The password must not be your email address.');
+  }
+}

@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../infra/clock.js';
+import type { Logger } from '../../infra/logger.js';
+import type { Mail, Mailer } from '../../infra/mailer.js';
+import { randomToken, sha256 } from '../../infra/random.js';
+import type { AuditContext, AuditService } from '../audit/service.js';
+import type { SessionService } from '../sessions/service.js';
+import { accountError } from './errors.js';
+import type { PasswordHasher } from './password-hasher.js';
+import { checkPassword } from './password-policy.js';
+import type { AccountStore, EmailTokenPurpose, UserRow } from './store.js';
+import { emails } from './emails.js';
+
+const VERIFY_TTL_MS = 24 * 3600 * 1000;
+const RESET_TTL_MS = 30 * 60 * 1000;
+
+type Deps = {
+  store: AccountStore;
+  hasher: PasswordHasher;
+  mailer: Mailer;
+  audit: AuditService;
+  sessions: SessionService;
+  clock: Clock;
+  logger: Logger;
+  publicUrl: string;
+  requireEmailVerification: boolean;
+};
+
+export type Profile = {
+  id: string;
+  email: string;
+  email_verified: boolean;
+  name: string;
+  locale: string | null;
+  created_at: string;
+};
+
+export const toProfile = (u: UserRow): Profile => ({
+  id: u.id,
+  email: u.email,
+  email_verified: u.email_verified_at !== null,
+  name: u.name,
+  locale: u.locale,
+  created_at: u.created_at.toISOString(),
+});
+
+export function createAccountService(deps: Deps) {
+  const { store, hasher, mailer, audit, sessions, clock, logger } = deps;
+
+  // Mail goes out after the response: an SMTP round trip would otherwise tell an observer
+  // which addresses have accounts.
+  const sendLater = (mail: Mail) => {
+    mailer.send(mail).catch((err: Error) => logger.error({ err: err.message, subject: mail.subject }, 'email delivery failed'));
+  };
+
+  async function issueLink(user: UserRow, purpose: EmailTokenPurpose) {
+    const token = randomToken();
+    const ttl = purpose === 'verify_email' ? VERIFY_TTL_MS : RESET_TTL_MS;
+    await store.replaceEmailToken({
+      token_hash: sha256(token),
+      user_id: user.id,
+      purpose,
+      email: user.email,
+      expires_at: new Date(clock.now().getTime() + ttl),
+    });
+    const link = `${deps.publicUrl}/${purpose === 'verify_email' ? 'verify-email' : 'reset-password'}?token=${token}`;
+    sendLater(purpose === 'verify_email' ? emails.verify(user, link) : emails.reset(user, link));
+  }
+
+  return {
+    /** The same answer whether or not the email is taken; the owner of a taken address is told. */
+    async signup(input: { email: string; password: string; name: string; locale?: string }, context: AuditContext) {
+      checkPassword(input.password, input.email);
+      const passwordHash = await hasher.hash(input.password);
+      const id = randomUUID();
+      const created = await store.insertUser({ id, email: input.email, password_hash: passwordHash, name: input.name, locale: input.locale ?? null, verified: false });
+      if (!created) {
+        const existing = await store.findByEmail(input.email);
+        if (existing) sendLater(emails.alreadyRegistered(existing, `${deps.publicUrl}/forgot-password`));
+        return;
+      }
+      const user = (await store.findById(id))!;
+      audit.recordDetached({ action: 'account.created', actorId: id, targetType: 'user', targetId: id, context });
+      await issueLink(user, 'verify_email');
+    },
+
+    async verifyEmail(token: string, context: AuditContext) {
+      const now = clock.now();
+      const used = await store.consumeEmailToken(sha256(token), 'verify_email', now);
+      if (!used) throw accountError('INVALID_EMAIL_TOKEN', 'The verification link is invalid, expired or already used.');
+      const user = await store.findById(used.user_id);
+      // A link sent to an address the account no longer has proves nothing.
+      if (!user || user.email !== used.email) throw accountError('INVALID_EMAIL_TOKEN', 'The verification link is no longer valid.');
+      if (!user.email_verified_at) await store.update(user.id, { email_verified_at: now });
+      audit.recordDetached({ action: 'account.email_verified', actorId: user.id, targetType: 'user', targetId: user.id, context });
+    },
+
+    async resendVerification(email: string) {
+      const user = await store.findByEmail(email);
+      if (user && !user.email_verified_at) await issueLink(user, 'verify_email');
+    },
+
+    /**
+     * Password check for login. Unknown emails verify a dummy hash so both paths cost one
+     * argon2 verification; the result does not say which one failed.
+     */
+    async authenticate(email: string, password: string): Promise<UserRow | null> {
+      const user = await store.findByEmail(email);
+      if (!user) return hasher.verifyDummy(password).then(() => null);
+      if (!(await hasher.verify(user.password_hash, password))) return null;
+      const rehash = hasher.needsRehash(user.password_hash) ? await hasher.hash(password) : undefined;
+      await store.touchLogin(user.id, clock.now(), rehash);
+      return user;
+    },
+
+    isVerified: (user: UserRow) => user.email_verified_at !== null,
+
+    async getProfile(userId: string): Promise<UserRow> {
+      const user = await store.findById(userId);
+      if (!user) throw accountError('USER_NOT_FOUND', 'The account no longer exists.');
+      return user;
+    },
+
+    async updateProfile(userId: string, patch: { name?: string; locale?: string | null }, context: AuditContext) {
+      const user = await store.update(userId, patch);
+      if (!user) throw accountError('USER_NOT_FOUND', 'The account no longer exists.');
+      audit.recordDetached({ action: 'account.profile_updated', actorId: userId, data: { fields: Object.keys(patch) }, context });
+      return user;
+    },
+
+    async changePassword(userId: string, sessionId: string, current: string, next: string, context: AuditContext) {
+      const user = await this.getProfile(userId);
+      if (!(await hasher.verify(user.password_hash, current))) {
+        throw accountError('INVALID_PASSWORD', 'The current password is not correct.');
+      }
+      checkPassword(next, user.email);
+      const hash = await hasher.hash(next);
+      const publish = await store.db.transaction().execute(async (tx) => {
+        await store.update(userId, { password_hash: hash }, tx);
+        await audit.record({ action: 'account.password_changed', actorId: userId, context }, tx);
+        return sessions.revokeAllInTx(tx, userId, 'password_changed', sessionId);
+      });
+      await publish();
+      sendLater(emails.passwordChanged(user));
+    },
+
+    /** Always quiet: the answer never says whether the address has an account. */
+    async forgotPassword(email: string) {
+      const user = await store.findByEmail(email);
+      // Only a verified address may receive a reset link: an unverified one may not be the owner's.
+      if (user?.email_verified_at) await issueLink(user, 'reset_password');
+    },
+
+    async resetPassword(token: string, password: string, context: AuditContext) {
+      const now = clock.now();
+      // Checked before the token is spent, so a rejected password does not burn the link.
+      const preview = await store.peekEmailToken(sha256(token), 'reset_password', now);
+      if (!preview) throw accountError('INVALID_EMAIL_TOKEN', 'The reset link is invalid, expired or already used.');
+      checkPassword(password, preview.email);
+      const hash = await hasher.hash(password);
+      const publish = await store.db.transaction().execute(async (tx) => {
+        const used = await store.consumeEmailToken(sha256(token), 'reset_password', now, tx);
+        if (!used) throw accountError('INVALID_EMAIL_TOKEN', 'The reset link is invalid, expired or already used.');
+        await store.update(used.user_id, { password_hash: hash }, tx);
+        await audit.record({ action: 'account.password_reset', actorId: used.user_id, context }, tx);
+        return sessions.revokeAllInTx(tx, used.user_id, 'password_reset');
+      });
+      await publish();
+    },
+
+    async deleteAccount(userId: string, password: string, context: AuditContext) {
+      const user = await this.getProfile(userId);
+      if (!(await hasher.verify(user.password_hash, password))) {
+        throw accountError('INVALID_PASSWORD', 'The password is not correct.');
+      }
+      const publish = await store.db.transaction().execute(async (tx) => {
+        const marks = await sessions.revokeAllInTx(tx, userId, 'account_deleted');
+        await audit.record({ action: 'account.deleted', actorId: userId, targetType: 'user', targetId: userId, context }, tx);
+        // Sessions, refresh tokens and email links go with the row (on delete cascade).
+        await store.delete(userId, tx);
+        return marks;
+      });
+      await publish();
+    },
+  };
+}
+
+export type AccountService = ReturnType<typeof createAccountService>;

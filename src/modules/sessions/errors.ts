@@ -1,0 +1,8 @@
+import { errorFactory } from '../../http/app-error.js';
+
+export const sessionError = errorFactory({
+  SESSION_NOT_FOUND: [404, 'Session not found'],
+  INVALID_CREDENTIALS: [401, 'Invalid email or password'],
+  EMAIL_NOT_VERIFIED: [403, 'Email not verified'],
+  LOGIN_THROTTLED: [429, 'Too many failed attempts'],
+} as const);

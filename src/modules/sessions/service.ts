@@ -1,0 +1,181 @@
+import { randomUUID } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import type { Db } from '../../infra/db/connect.js';
+import type { Database } from '../../infra/db/schema.js';
+import type { Clock } from '../../infra/clock.js';
+import { randomToken, sha256 } from '../../infra/random.js';
+import type { AccessTokens } from '../tokens/access-token.js';
+import { tokenError } from '../tokens/errors.js';
+import type { AuditContext, AuditService } from '../audit/service.js';
+import type { Revocations } from './revocations.js';
+import type { SessionRow, SessionStore } from './store.js';
+import { openSuccessor, sealSuccessor } from './successor.js';
+import { sessionError } from './errors.js';
+import { deviceLabel } from './device.js';
+
+export type TokenPair = {
+  status: 'authenticated';
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+  refresh_expires_in: number;
+  session_id: string;
+};
+
+export type StartSessionInput = {
+  userId: string;
+  orgId?: string | null;
+  amr: string[];
+  aal: number;
+  context: AuditContext;
+};
+
+type Deps = {
+  db: Db;
+  store: SessionStore;
+  accessTokens: AccessTokens;
+  revocations: Revocations;
+  audit: AuditService;
+  clock: Clock;
+  refreshTokenTtl: number;
+  reuseGraceSeconds: number;
+};
+
+export function createSessionService(deps: Deps) {
+  const { db, store, accessTokens, revocations, audit, clock } = deps;
+
+  async function pairFor(session: Pick<SessionRow, 'id' | 'user_id' | 'org_id' | 'amr' | 'aal' | 'expires_at'>, refreshToken: string): Promise<TokenPair> {
+    const access = await accessTokens.sign({
+      sub: session.user_id,
+      sid: session.id,
+      org_id: session.org_id,
+      // Organizations fill these in; the claims are already part of the contract.
+      roles: [],
+      permissions: [],
+      amr: session.amr,
+      aal: session.aal,
+    });
+    return {
+      status: 'authenticated',
+      access_token: access.token,
+      token_type: 'Bearer',
+      expires_in: accessTokens.ttl,
+      refresh_token: refreshToken,
+      refresh_expires_in: Math.max(0, Math.floor((session.expires_at.getTime() - clock.now().getTime()) / 1000)),
+      session_id: session.id,
+    };
+  }
+
+  async function revokeSessions(sids: string[]) {
+    if (sids.length) await revocations.mark(sids);
+  }
+
+  return {
+    async start(input: StartSessionInput): Promise<TokenPair> {
+      const now = clock.now();
+      const session = {
+        id: randomUUID(),
+        user_id: input.userId,
+        org_id: input.orgId ?? null,
+        aal: input.aal,
+        amr: input.amr,
+        expires_at: new Date(now.getTime() + deps.refreshTokenTtl * 1000),
+        idle_ttl_seconds: null,
+        ip: input.context.ip ?? null,
+        user_agent: input.context.userAgent?.slice(0, 512) ?? null,
+      };
+      const refreshToken = randomToken();
+      await store.insertWithRefresh(session, sha256(refreshToken));
+      return pairFor(session, refreshToken);
+    },
+
+    /**
+     * Rotation. Exactly one caller spends a token; a retry of the same token within the grace
+     * window gets the same successor back (the client lost the first response); any other reuse
+     * is theft and ends the session.
+     */
+    async refresh(refreshToken: string, context: AuditContext): Promise<TokenPair> {
+      const hash = sha256(refreshToken);
+      const successor = randomToken();
+      const now = clock.now();
+      const won = await db.transaction().execute(async (tx) => {
+        const spent = await store.spend(tx, hash, sha256(successor), sealSuccessor(refreshToken, successor), now);
+        if (spent && !spent.session) throw tokenError('INVALID_GRANT', 'The refresh token has expired or its session was revoked.');
+        return spent?.session ?? null;
+      });
+      if (won) return pairFor(won, successor);
+
+      const row = await store.findRefresh(hash);
+      if (!row || !row.used_at || row.revoked_at || row.expires_at <= now) {
+        throw tokenError('INVALID_GRANT', 'The refresh token is invalid, expired or revoked.');
+      }
+      const ageSeconds = (now.getTime() - row.used_at.getTime()) / 1000;
+      const previous = row.successor_enc ? openSuccessor(refreshToken, row.successor_enc) : null;
+      if (previous && ageSeconds <= deps.reuseGraceSeconds && !(await store.isSpent(sha256(previous)))) {
+        const session = await store.findById(row.session_id);
+        if (session && !session.revoked_at) return pairFor(session, previous);
+      }
+      const sids = await store.revoke({ userId: row.user_id, sessionId: row.session_id }, 'refresh_token_reuse', now);
+      await revokeSessions(sids);
+      audit.recordDetached({
+        action: 'session.refresh_token_reused',
+        actorId: row.user_id,
+        targetType: 'session',
+        targetId: row.session_id,
+        data: { spent_seconds_ago: Math.round(ageSeconds) },
+        context,
+      });
+      throw tokenError('INVALID_GRANT', 'The refresh token was already used; the session has been revoked.');
+    },
+
+    async list(userId: string, currentSessionId: string | null, email: string) {
+      const rows = await store.listActive(userId, clock.now());
+      const live = await Promise.all(rows.map(async (r) => ((await revocations.isRevoked(r.id)) ? null : r)));
+      return live
+        .filter((r): r is SessionRow => r !== null)
+        .map((r) => ({
+          id: r.id,
+          current: r.id === currentSessionId,
+          user: { id: r.user_id, email },
+          roles: [] as string[],
+          created_at: r.created_at.toISOString(),
+          last_seen_at: r.last_seen_at.toISOString(),
+          expires_at: r.expires_at.toISOString(),
+          ip: r.ip,
+          user_agent: r.user_agent,
+          device: deviceLabel(r.user_agent),
+          aal: r.aal,
+        }));
+    },
+
+    async revoke(userId: string, sessionId: string, reason: string, context: AuditContext) {
+      const sids = await store.revoke({ userId, sessionId }, reason, clock.now());
+      if (sids.length === 0) throw sessionError('SESSION_NOT_FOUND', 'No live session of yours has that id.');
+      await revokeSessions(sids);
+      audit.recordDetached({ action: 'session.revoked', actorId: userId, targetType: 'session', targetId: sessionId, data: { reason }, context });
+    },
+
+    async revokeOthers(userId: string, keepSessionId: string, context: AuditContext) {
+      const sids = await store.revoke({ userId, exceptSessionId: keepSessionId }, 'revoke_others', clock.now());
+      await revokeSessions(sids);
+      audit.recordDetached({ action: 'session.revoked_others', actorId: userId, data: { count: sids.length }, context });
+      return sids.length;
+    },
+
+    /**
+     * Revokes inside the caller's transaction (password change, reset, deletion); the marks are
+     * set by the returned function once that transaction has committed.
+     */
+    async revokeAllInTx(tx: Transaction<Database>, userId: string, reason: string, exceptSessionId?: string) {
+      const sids = await store.revoke({ userId, exceptSessionId }, reason, clock.now(), tx);
+      return () => revokeSessions(sids);
+    },
+
+    async isRevoked(sid: string) {
+      return revocations.isRevoked(sid);
+    },
+  };
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;

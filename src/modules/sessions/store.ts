@@ -1,0 +1,121 @@
+import { sql, type Selectable, type Transaction } from 'kysely';
+import type { Db } from '../../infra/db/connect.js';
+import type { Database, SessionsTable } from '../../infra/db/schema.js';
+
+type Tx = Transaction<Database>;
+
+export type NewSession = {
+  id: string;
+  user_id: string;
+  org_id: string | null;
+  aal: number;
+  amr: string[];
+  expires_at: Date;
+  idle_ttl_seconds: number | null;
+  ip: string | null;
+  user_agent: string | null;
+};
+
+export function createSessionStore(db: Db) {
+  return {
+    /** Session and its first refresh token in one statement: one round trip on the login path. */
+    async insertWithRefresh(session: NewSession, refreshHash: Buffer) {
+      await sql`
+        with s as (
+          insert into sessions (id, user_id, org_id, aal, amr, expires_at, idle_ttl_seconds, ip, user_agent)
+          values (${session.id}, ${session.user_id}, ${session.org_id}, ${session.aal}, ${session.amr}::text[],
+                  ${session.expires_at}, ${session.idle_ttl_seconds}, ${session.ip}, ${session.user_agent})
+          returning id
+        )
+        insert into refresh_tokens (token_hash, session_id) select ${refreshHash}, id from s`.execute(db);
+    },
+
+    /**
+     * Spends a refresh token. The row lock makes concurrent callers queue; only the first sees
+     * used_at null and wins, the rest get null and take the reuse path.
+     */
+    async spend(tx: Tx, hash: Buffer, successorHash: Buffer, successorEnc: string, now: Date) {
+      const spent = await tx
+        .updateTable('refresh_tokens')
+        .set({ used_at: now, successor_enc: successorEnc })
+        .where('token_hash', '=', hash)
+        .where('used_at', 'is', null)
+        .returning('session_id')
+        .executeTakeFirst();
+      if (!spent) return null;
+      const session = await sql<SessionRow>`
+        with s as (
+          update sessions set last_seen_at = ${now}
+          where id = ${spent.session_id} and revoked_at is null and expires_at > ${now}
+            and (idle_ttl_seconds is null or last_seen_at > ${now}::timestamptz - make_interval(secs => idle_ttl_seconds))
+          returning *
+        ), ins as (
+          insert into refresh_tokens (token_hash, session_id) select ${successorHash}, id from s
+        )
+        select * from s`.execute(tx);
+      return { sessionId: spent.session_id, session: session.rows[0] ?? null };
+    },
+
+    findRefresh(hash: Buffer) {
+      return db
+        .selectFrom('refresh_tokens as r')
+        .innerJoin('sessions as s', 's.id', 'r.session_id')
+        .select(['r.used_at', 'r.successor_enc', 's.id as session_id', 's.revoked_at', 's.expires_at', 's.user_id'])
+        .where('r.token_hash', '=', hash)
+        .executeTakeFirst();
+    },
+
+    /** Whether a token has been spent; used to refuse a grace replay once its successor was used. */
+    async isSpent(hash: Buffer) {
+      const row = await db.selectFrom('refresh_tokens').select('used_at').where('token_hash', '=', hash).executeTakeFirst();
+      return !!row?.used_at;
+    },
+
+    findById(id: string) {
+      return db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
+    listActive(userId: string, now: Date) {
+      return db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .orderBy('last_seen_at', 'desc')
+        .execute();
+    },
+
+    /** Revokes matching live sessions and returns their ids (for the revocation marks). */
+    async revoke(
+      where: { userId: string; sessionId?: string; exceptSessionId?: string },
+      reason: string,
+      now: Date,
+      tx?: Tx,
+    ): Promise<string[]> {
+      let q = (tx ?? db)
+        .updateTable('sessions')
+        .set({ revoked_at: now, revoked_reason: reason })
+        .where('user_id', '=', where.userId)
+        .where('revoked_at', 'is', null);
+      if (where.sessionId) q = q.where('id', '=', where.sessionId);
+      if (where.exceptSessionId) q = q.where('id', '!=', where.exceptSessionId);
+      const rows = await q.returning('id').execute();
+      return rows.map((r) => r.id);
+    },
+
+    /** Sessions revoked recently enough that some access token of theirs may still be alive. */
+    async revokedSince(since: Date) {
+      return db.selectFrom('sessions').select(['id', 'revoked_at']).where('revoked_at', '>', since).execute();
+    },
+
+    async liveSessionIds(userId: string, tx?: Tx) {
+      const rows = await (tx ?? db).selectFrom('sessions').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+      return rows.map((r) => r.id);
+    },
+  };
+}
+
+export type SessionRow = Selectable<SessionsTable>;
+
+export type SessionStore = ReturnType<typeof createSessionStore>;
