@@ -8,8 +8,9 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n`;
 
-export async function createRedisKv(url: string, logger?: Logger): Promise<KeyValueStore> {
-  const options = { lazyConnect: true, maxRetriesPerRequest: 2, enableAutoPipelining: true };
+/** prefix isolates tenants of one Redis (test files share one server); it applies to channels too. */
+export async function createRedisKv(url: string, logger?: Logger, prefix = ''): Promise<KeyValueStore> {
+  const options = { lazyConnect: true, maxRetriesPerRequest: 2, enableAutoPipelining: true, keyPrefix: prefix };
   const client = new Redis(url, options);
   // A subscribed connection can run nothing else, so pub/sub gets its own.
   const subscriber = new Redis(url, { ...options, enableAutoPipelining: false });
@@ -57,9 +58,10 @@ export async function createRedisKv(url: string, logger?: Logger): Promise<KeyVa
       return t > 0 ? t : null;
     },
     async publish(channel, message) {
-      await client.publish(channel, message);
+      await client.publish(prefix + channel, message);
     },
     async subscribe(channel, handler) {
+      channel = prefix + channel;
       let set = handlers.get(channel);
       if (!set) {
         set = new Set();

@@ -1,0 +1,116 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import type { Test } from 'tap';
+import { buildApp, type TesseraApp } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createKeyring } from '../../src/infra/keyring.js';
+import { createLogger } from '../../src/infra/logger.js';
+import { createMemoryKv } from '../../src/infra/kv/memory.js';
+import { createRedisKv } from '../../src/infra/kv/redis.js';
+import type { KeyValueStore } from '../../src/infra/kv/kv.js';
+import { createMemoryMailer } from '../../src/infra/mailer.js';
+import type { Clock } from '../../src/infra/clock.js';
+import type { Db } from '../../src/infra/db/connect.js';
+import { createTestDatabase } from './db.js';
+
+export const TEST_KEYS = `test1:${Buffer.alloc(32, 7).toString('base64')}`;
+
+/** Cheap argon2 so suites stay fast; the production parameters have their own test. */
+export const FAST_ENV: Record<string, string> = {
+  ARGON2_MEMORY_KIB: '8192',
+  ARGON2_ITERATIONS: '1',
+  TESSERA_ENCRYPTION_KEYS: TEST_KEYS,
+  LOG_LEVEL: 'info',
+  PUBLIC_RATE_LIMIT_PER_MINUTE: '1000',
+};
+
+export function redisUrl(): string | undefined {
+  return process.env.TESSERA_TEST_REDIS_URL || undefined;
+}
+
+export async function testKv(kind: 'memory' | 'redis', clock?: Clock): Promise<KeyValueStore> {
+  if (kind === 'memory') return createMemoryKv(clock);
+  const url = redisUrl();
+  if (!url) throw new Error('no Redis for this test');
+  return createRedisKv(url, undefined, `t${randomBytes(4).toString('hex')}:`);
+}
+
+export type TestApp = {
+  app: TesseraApp;
+  db: Db;
+  dbUrl: string;
+  kv: KeyValueStore;
+  config: Config;
+  mail: ReturnType<typeof createMemoryMailer>;
+  logs: string[];
+};
+
+/**
+ * Builds the real app on its own database. Options: env overrides, the KV kind, a clock, or an
+ * existing database/KV to share (to model two instances).
+ */
+export async function buildTestApp(
+  t: Test,
+  options: { env?: Record<string, string>; kv?: 'memory' | 'redis' | KeyValueStore; clock?: Clock; shareDb?: { db: Db; url: string } } = {},
+): Promise<TestApp> {
+  const config = loadConfig({ ...FAST_ENV, ...options.env });
+  const database = options.shareDb ? null : await createTestDatabase();
+  const db = options.shareDb?.db ?? database!.db;
+  const kv = typeof options.kv === 'object' ? options.kv : await testKv(options.kv ?? 'memory', options.clock);
+  const mail = createMemoryMailer();
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(chunk.toString());
+      cb();
+    },
+  });
+  const logger = createLogger(config.logLevel, sink);
+  const app = await buildApp(config, { db, kv, mailer: mail, keyring: createKeyring(config.encryptionKeys ?? TEST_KEYS), logger, clock: options.clock });
+  t.teardown(async () => {
+    await app.close();
+    if (typeof options.kv !== 'object') await kv.close();
+    await database?.drop();
+  });
+  return { app, db, dbUrl: options.shareDb?.url ?? database!.url, kv, config, mail, logs };
+}
+
+export function uniqueEmail(prefix = 'user'): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}@example.com`;
+}
+
+export const GOOD_PASSWORD = 'violet-harbour-lantern-42';
+
+/** Signs up and verifies through the API, the way a user would (following the emailed link). */
+export async function createVerifiedUser(ctx: TestApp, opts: { email?: string; password?: string; name?: string } = {}) {
+  const email = opts.email ?? uniqueEmail();
+  const password = opts.password ?? GOOD_PASSWORD;
+  const signup = await ctx.app.inject({ method: 'POST', url: '/v1/signup', payload: { email, password, name: opts.name ?? 'Test User' } });
+  if (signup.statusCode !== 202) throw new Error(`signup failed: ${signup.body}`);
+  const token = await waitForLinkToken(ctx, email, 'verify-email');
+  const verify = await ctx.app.inject({ method: 'POST', url: '/v1/email/verify', payload: { token } });
+  if (verify.statusCode !== 200) throw new Error(`verify failed: ${verify.body}`);
+  return { email, password };
+}
+
+/** Emails go out after the response; wait for the one with the link. */
+export async function waitForLinkToken(ctx: TestApp, email: string, path: string): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const mail = [...ctx.mail.sent].reverse().find((m) => m.to === email && m.text.includes(`/${path}?token=`));
+    if (mail) return new URL(mail.text.match(/https?:\/\/\S+/)![0]).searchParams.get('token')!;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`no ${path} email for ${email}`);
+}
+
+export async function login(ctx: TestApp, email: string, password: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  const res = await ctx.app.inject({ method: 'POST', url: '/v1/login', payload: { email, password, ...extra }, headers });
+  return { res, body: res.json() };
+}
+
+export async function loggedInUser(ctx: TestApp) {
+  const user = await createVerifiedUser(ctx);
+  const { res, body } = await login(ctx, user.email, user.password);
+  if (res.statusCode !== 200) throw new Error(`login failed: ${res.body}`);
+  return { ...user, tokens: body as { access_token: string; refresh_token: string; session_id: string }, auth: { authorization: `Bearer ${body.access_token}` } };
+}
