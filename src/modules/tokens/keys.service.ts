@@ -75,6 +75,11 @@ export function createKeyService({
     },
     reload,
     signingKey(): LoadedKey {
+      // Another instance or the CLI may have rotated: look again now and then, off the hot path.
+      if (Date.now() - lastReload > 60_000) {
+        lastReload = Date.now();
+        reload().catch(() => undefined);
+      }
       const key = keys.find((k) => !k.retiredAt && k.privateKey);
       if (!key) throw new Error('no signing key loaded');
       return key;
