@@ -35,6 +35,7 @@ import { createAccountStore } from './modules/accounts/store.js';
 import { createPasswordHasher } from './modules/accounts/password-hasher.js';
 import { createAccountService } from './modules/accounts/service.js';
 import { accountRoutes } from './modules/accounts/routes.js';
+import { auditRoutes } from './modules/audit/routes.js';
 
 export type AppDeps = {
   db: Db;
@@ -156,6 +157,7 @@ export async function buildApp(config: Config, deps: AppDeps) {
   tokenRoutes(app, { sessions, keys, csrf, cookieSecure: config.cookieSecure, issuer: config.issuer, publicUrl: config.publicUrl });
   sessionRoutes(app, { login, sessions, accounts, authenticate, csrf, cookieSecure: config.cookieSecure });
   accountRoutes(app, { accounts, authenticate, publicRateLimit });
+  auditRoutes(app, { audit, authenticate });
 
   await app.ready();
   return Object.assign(app, { services: { accounts, sessions, keys, audit, accessTokens, revocations, hasher } });

@@ -40,7 +40,9 @@ export function createLoginService(deps: {
         outcome('unverified');
         throw sessionError('EMAIL_NOT_VERIFIED', 'Confirm your email address first; the link is in the email we sent.');
       }
-      const pair = await sessions.start({ userId: user.id, orgId: input.orgId ?? null, amr: ['pwd'], aal: 1, context });
+      // Organizations and memberships arrive later; until then no org can be vouched for.
+      if (input.orgId) throw sessionError('ORG_ACCESS_DENIED', 'You are not a member of that organization.');
+      const pair = await sessions.start({ userId: user.id, orgId: null, amr: ['pwd'], aal: 1, context });
       audit.recordDetached({ action: 'session.login', actorId: user.id, targetType: 'session', targetId: pair.session_id, data: { amr: ['pwd'] }, context });
       outcome('success');
       return pair;
