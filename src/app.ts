@@ -84,7 +84,6 @@ export async function buildApp(config: Config, deps: AppDeps) {
     transform: jsonSchemaTransform,
   });
   await app.register(cookie);
-  await app.register(formbody, { bodyLimit: config.bodyLimit });
   await app.register(cors, {
     origin: config.corsOrigins,
     credentials: true,
@@ -154,7 +153,12 @@ export async function buildApp(config: Config, deps: AppDeps) {
   const publicRateLimit = { max: config.publicRateLimitPerMinute, timeWindow: 60_000 };
 
   opsRoutes(app, { db, kv, metrics });
-  tokenRoutes(app, { sessions, keys, csrf, cookieSecure: config.cookieSecure, issuer: config.issuer, publicUrl: config.publicUrl });
+  // Form bodies only where OAuth clients send them. Anywhere else a form is what a cross-site
+  // <form> can post without a preflight (login CSRF), so it gets 415.
+  await app.register(async (scope) => {
+    await scope.register(formbody, { bodyLimit: config.bodyLimit });
+    tokenRoutes(scope as unknown as typeof app, { sessions, keys, csrf, cookieSecure: config.cookieSecure, issuer: config.issuer, publicUrl: config.publicUrl });
+  });
   sessionRoutes(app, { login, sessions, accounts, authenticate, csrf, cookieSecure: config.cookieSecure });
   accountRoutes(app, { accounts, authenticate, publicRateLimit });
   auditRoutes(app, { audit, authenticate });
