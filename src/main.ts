@@ -1,7 +1,7 @@
 import { loadConfig, ConfigError } from './config.js';
 import { createLogger } from './infra/logger.js';
-import { openRuntime } from './infra/runtime.js';
-import { buildApp } from './app.js';
+import { openRuntime, type Runtime } from './infra/runtime.js';
+import { buildApp, type TesseraApp } from './app.js';
 
 async function main() {
   let config;
@@ -15,11 +15,12 @@ async function main() {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const runtime = await openRuntime(config, logger);
-  const app = await buildApp(config, { ...runtime, logger });
-  await app.listen({ port: config.port, host: config.host });
-  logger.info({ url: `http://${config.host}:${config.port}`, publicUrl: config.publicUrl }, 'Tessera is listening');
+  let runtime: Runtime | undefined;
+  let app: TesseraApp | undefined;
+  let startup: Promise<unknown> = Promise.resolve();
 
+  // Registered before anything is opened, so a signal during start-up (an embedded Postgres
+  // being initialised, migrations) still closes what was opened instead of orphaning it.
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -31,8 +32,14 @@ async function main() {
     }, config.shutdownTimeoutMs);
     force.unref();
     try {
-      await app.close();
-      await runtime.close();
+      await startup.catch(() => undefined);
+      // Keep-alive connections would hold the server open: once a request in flight has been
+      // answered its connection goes idle, and is closed here instead of waiting for the client.
+      const reaper = setInterval(() => app?.server.closeIdleConnections(), 50);
+      reaper.unref();
+      await app?.close();
+      clearInterval(reaper);
+      await runtime?.close();
       logger.info('shut down cleanly');
       process.exit(0);
     } catch (err) {
@@ -42,6 +49,22 @@ async function main() {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  startup = (async () => {
+    runtime = await openRuntime(config, logger);
+    if (stopping) return;
+    app = await buildApp(config, { ...runtime, logger });
+    if (stopping) return;
+    await app.listen({ port: config.port, host: config.host });
+    logger.info({ url: `http://${config.host}:${config.port}`, publicUrl: config.publicUrl }, 'Tessera is listening');
+  })();
+  try {
+    await startup;
+  } catch (err) {
+    // Close whatever was opened (an embedded Postgres above all) before reporting the failure.
+    await Promise.allSettled([app?.close(), runtime?.close()]);
+    throw err;
+  }
 }
 
 main().catch((err: Error) => {

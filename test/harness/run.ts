@@ -3,7 +3,8 @@
  * ends with the plain line "N passed, N failed" that CI reads.
  */
 import { spawn } from 'node:child_process';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { startTestPostgres, startTestRedis } from './services.js';
 
@@ -20,11 +21,11 @@ async function collect(dir: string): Promise<string[]> {
 }
 
 /** Counts each file's top-level tests (lines "ok N" / "not ok N" at column 0). */
-async function count(): Promise<{ passed: number; failed: number; skipped: number }> {
+async function count(dir: string): Promise<{ passed: number; failed: number; skipped: number }> {
   let passed = 0;
   let failed = 0;
   let skipped = 0;
-  for (const file of await collect('.tap/test-results')) {
+  for (const file of await collect(dir)) {
     const text = await readFile(file, 'utf8');
     let any = false;
     for (const line of text.split('\n')) {
@@ -55,17 +56,19 @@ async function main() {
     }
     process.stderr.write(red(`${msg}\n`));
   }
-  await rm('.tap/test-results', { recursive: true, force: true });
+  // Results of this run only, in a directory of its own: several runs may share the checkout.
+  const resultsDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-tap-results-'));
   const env = { ...process.env, TESSERA_TEST_PG_URL: pg.url, TESSERA_TEST_REDIS_URL: redisUrl ?? '' };
   const code: number = await new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.resolve('node_modules/tap/dist/esm/run.mjs'), ...process.argv.slice(2)], {
+    const child = spawn(process.execPath, [path.resolve('node_modules/tap/dist/esm/run.mjs'), `--output-dir=${resultsDir}`, ...process.argv.slice(2)], {
       env,
       stdio: 'inherit',
     });
     child.on('exit', (c) => resolve(c ?? 1));
   });
   await Promise.allSettled([pg.stop(), redis?.stop()]);
-  const { passed, failed, skipped } = await count();
+  const { passed, failed, skipped } = await count(resultsDir);
+  await rm(resultsDir, { recursive: true, force: true });
   if (!redisUrl) process.stderr.write(red('WARNING: Redis tests were skipped (no redis-server).\n'));
   const failedTotal = failed === 0 && code !== 0 ? 1 : failed;
   process.stdout.write(`${passed} passed, ${failedTotal} failed${skipped ? `, ${skipped} skipped` : ''}\n`);

