@@ -45,7 +45,7 @@ type Deps = {
 export function createSessionService(deps: Deps) {
   const { db, store, accessTokens, revocations, audit, clock } = deps;
 
-  async function pairFor(session: Pick<SessionRow, 'id' | 'user_id' | 'org_id' | 'amr' | 'aal' | 'expires_at'>, refreshToken: string): Promise<TokenPair> {
+  async function pairFor(session: Pick<SessionRow, 'id' | 'user_id' | 'org_id' | 'amr' | 'aal' | 'expires_at'>, refreshToken: string, now: Date): Promise<TokenPair> {
     const access = await accessTokens.sign({
       sub: session.user_id,
       sid: session.id,
@@ -62,7 +62,9 @@ export function createSessionService(deps: Deps) {
       token_type: 'Bearer',
       expires_in: accessTokens.ttl,
       refresh_token: refreshToken,
-      refresh_expires_in: Math.max(0, Math.floor((session.expires_at.getTime() - clock.now().getTime()) / 1000)),
+      // Measured from the moment the operation started, so a fresh login says exactly 43200
+      // rather than 43199 once the database round trip has taken a few milliseconds.
+      refresh_expires_in: Math.max(0, Math.floor((session.expires_at.getTime() - now.getTime()) / 1000)),
       session_id: session.id,
     };
   }
@@ -87,7 +89,7 @@ export function createSessionService(deps: Deps) {
       };
       const refreshToken = randomToken();
       await store.insertWithRefresh(session, sha256(refreshToken));
-      return pairFor(session, refreshToken);
+      return pairFor(session, refreshToken, now);
     },
 
     /**
@@ -104,7 +106,7 @@ export function createSessionService(deps: Deps) {
         if (spent && !spent.session) throw tokenError('INVALID_GRANT', 'The refresh token has expired or its session was revoked.');
         return spent?.session ?? null;
       });
-      if (won) return pairFor(won, successor);
+      if (won) return pairFor(won, successor, now);
 
       const row = await store.findRefresh(hash);
       if (!row || !row.used_at || row.revoked_at || row.expires_at <= now) {
@@ -114,7 +116,7 @@ export function createSessionService(deps: Deps) {
       const previous = row.successor_enc ? openSuccessor(refreshToken, row.successor_enc) : null;
       if (previous && ageSeconds <= deps.reuseGraceSeconds && !(await store.isSpent(sha256(previous)))) {
         const session = await store.findById(row.session_id);
-        if (session && !session.revoked_at) return pairFor(session, previous);
+        if (session && !session.revoked_at) return pairFor(session, previous, now);
       }
       const sids = await store.revoke({ userId: row.user_id, sessionId: row.session_id }, 'refresh_token_reuse', now);
       await revokeSessions(sids);
