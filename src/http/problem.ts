@@ -29,14 +29,20 @@ function send(
     });
 }
 
+/**
+ * fastify-type-provider-zod turns each zod issue into an Ajv-style entry: `keyword` is the
+ * issue code, `instancePath` its path ("/a/b", "/" at the root) and `params` the rest of the
+ * issue (for unknown fields, `keys`). Each unknown key is listed as a field of its own.
+ */
 function zodFields(error: FastifyError): FieldError[] {
-  const issues = (error as unknown as { validation: Array<{ instancePath?: string; message?: string; params?: { issue?: { path?: PropertyKey[]; keys?: string[]; code?: string } } }> }).validation;
+  type Entry = { keyword?: string; instancePath?: string; message?: string; params?: { keys?: unknown } };
+  const entries = (error as unknown as { validation?: Entry[] }).validation ?? [];
   const fields: FieldError[] = [];
-  for (const v of issues ?? []) {
-    const issue = v.params?.issue;
-    const base = (issue?.path ?? []).map(String).join('.') || v.instancePath?.replace(/^\//, '').replace(/\//g, '.') || '';
-    if (issue?.code === 'unrecognized_keys' && issue.keys) {
-      for (const key of issue.keys) fields.push({ field: base ? `${base}.${key}` : key, message: 'Unknown field' });
+  for (const v of entries) {
+    const base = (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+    const keys = v.params?.keys;
+    if (v.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
+      for (const key of keys) fields.push({ field: base ? `${base}.${String(key)}` : String(key), message: 'Unknown field' });
     } else {
       fields.push({ field: base || '(body)', message: v.message ?? 'Invalid value' });
     }
@@ -46,6 +52,19 @@ function zodFields(error: FastifyError): FieldError[] {
 
 /** One place turns every failure into RFC 9457 problem+json; nothing else writes error bodies. */
 export function registerProblemHandlers(app: FastifyInstance) {
+  // Fastify parses text/plain by default and would hand the string to a route's zod schema,
+  // which answers 400 as if a JSON field were wrong. A route that takes a body takes JSON (or a
+  // form, where registered): anything else is 415. Routes without a body (logout, refresh) still
+  // accept and ignore a text/plain one, so such a POST is judged by its guard (auth, CSRF).
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (request, body, done) => {
+    if (request.routeOptions.schema?.body) {
+      done(new AppError('UNSUPPORTED_MEDIA_TYPE', 415, 'Unsupported media type', 'Send application/json.'), undefined);
+      return;
+    }
+    done(null, body);
+  });
+
   app.setNotFoundHandler((request, reply) =>
     send(reply, request, 404, 'ROUTE_NOT_FOUND', 'Not found', `No route for ${request.method} ${request.url.split('?')[0]}`),
   );

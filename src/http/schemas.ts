@@ -1,7 +1,9 @@
 import { z } from 'zod';
 
 /** Shared pieces of request and response schemas. */
-export const email = z.email({ message: 'Must be a valid email address' }).max(254);
+// Trimmed before the format check, so "  Ann@Example.com " is the same address as "ann@example.com"
+// (the store lower-cases it). `z.email()` would check the format first and reject the spaces.
+export const email = z.string().trim().email({ message: 'Must be a valid email address' }).max(254);
 // Length is enforced by the password policy, with a reason the user can act on; this only
 // bounds what is worth hashing.
 export const password = z.string().min(1).max(1024);
