@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely';
+import type { ColumnType } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -60,7 +60,7 @@ export interface SigningKeysTable {
 }
 
 export interface AuditEventsTable {
-  seq: Generated<string>;
+  seq: ColumnType<string, string | number, never>;
   id: string;
   occurred_at: Timestamp;
   org_id: string | null;

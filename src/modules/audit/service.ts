@@ -19,8 +19,9 @@ export type AuditInput = {
   context?: AuditContext;
 };
 
+/** Must match the hash the store has Postgres compute on append. */
 function eventHash(prev: Buffer, row: AuditRow): Buffer {
-  return sha256(Buffer.concat([prev, Buffer.from(canonicalJson(row))]));
+  return sha256(Buffer.concat([prev, Buffer.from(canonicalJson(row), 'utf8')]));
 }
 
 /**
@@ -46,7 +47,7 @@ export function createAuditService({ store, clock, logger }: { store: AuditStore
     /** Inside the caller's transaction when given, so the event and the change commit together. */
     async record(input: AuditInput, trx?: Transaction<Database>) {
       const row = toRow(input);
-      await store.append(row, (prev) => eventHash(prev, row), trx);
+      await store.append(row, canonicalJson(row), trx);
     },
     /** For events after the fact (a failed login): never fails the request that caused it. */
     recordDetached(input: AuditInput) {

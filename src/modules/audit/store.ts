@@ -17,18 +17,22 @@ export type AuditRow = {
 
 export function createAuditStore(db: Db) {
   return {
-    /** Serialises appenders with a transaction-scoped lock so the chain never forks. */
-    async append(row: AuditRow, hashOf: (prev: Buffer) => Buffer, trx?: Transaction<Database>) {
-      const run = async (tx: Transaction<Database>) => {
-        await sql`select pg_advisory_xact_lock(727275)`.execute(tx);
-        const last = await tx.selectFrom('audit_events').select('hash').orderBy('seq', 'desc').limit(1).executeTakeFirst();
-        const prev = last?.hash ?? Buffer.alloc(32);
-        await tx
-          .insertInto('audit_events')
-          .values({ ...row, data: JSON.stringify(row.data), prev_hash: prev, hash: hashOf(prev) })
-          .execute();
-      };
-      return trx ? run(trx) : db.transaction().execute(run);
+    /**
+     * One statement: advance the chain head (its row lock queues concurrent appenders, and an
+     * UPDATE waiting on it re-reads the newest committed tail) and insert the event behind it.
+     * hash = sha256(prev_hash || canonical event), computed by Postgres from the bytes we send.
+     */
+    async append(row: AuditRow, canonical: string, trx?: Transaction<Database>) {
+      await sql`
+        with head as (
+          update audit_chain_head
+          set seq = seq + 1, prev_hash = hash, hash = sha256(hash || convert_to(${canonical}, 'UTF8'))
+          returning seq, prev_hash, hash
+        )
+        insert into audit_events (seq, id, occurred_at, org_id, actor_id, action, target_type, target_id, ip, user_agent, data, prev_hash, hash)
+        select head.seq, ${row.id}, ${row.occurred_at}, ${row.org_id}, ${row.actor_id}, ${row.action}, ${row.target_type},
+               ${row.target_id}, ${row.ip}, ${row.user_agent}, ${JSON.stringify(row.data)}::jsonb, head.prev_hash, head.hash
+        from head`.execute(trx ?? db);
     },
     listForActor(actorId: string, limit: number) {
       return db.selectFrom('audit_events').selectAll().where('actor_id', '=', actorId).orderBy('seq', 'desc').limit(limit).execute();

@@ -247,8 +247,9 @@ async function run() {
         form.submit();
       }, `${api}/v1/logout`),
     ]);
-    t.equal(formRes.status(), 403);
-    t.match(await formRes.json(), { code: 'CSRF_TOKEN_INVALID' });
+    // Form bodies are accepted only at /v1/token, so the form is refused before the guard runs.
+    t.equal(formRes.status(), 415);
+    t.match(await formRes.json(), { code: 'UNSUPPORTED_MEDIA_TYPE' });
     t.match(await formRes.request().allHeaders(), { cookie: /tessera_at=/ }, 'the form post carried the session cookie');
 
     const session = await ctx.db.selectFrom('sessions').select('revoked_at').where('id', '=', sessionId).executeTakeFirstOrThrow();
