@@ -117,7 +117,6 @@ export async function buildApp(config: Config, deps: AppDeps) {
   await revocations.reload();
   revocations.watchReconnects();
   const sessions = createSessionService({
-    db,
     store: sessionStore,
     accessTokens,
     revocations,

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
-import type { Db } from '../../infra/db/connect.js';
 import type { Database } from '../../infra/db/schema.js';
 import type { Clock } from '../../infra/clock.js';
 import { randomToken, sha256 } from '../../infra/random.js';
@@ -32,7 +31,6 @@ export type StartSessionInput = {
 };
 
 type Deps = {
-  db: Db;
   store: SessionStore;
   accessTokens: AccessTokens;
   revocations: Revocations;
@@ -43,7 +41,7 @@ type Deps = {
 };
 
 export function createSessionService(deps: Deps) {
-  const { db, store, accessTokens, revocations, audit, clock } = deps;
+  const { store, accessTokens, revocations, audit, clock } = deps;
 
   async function pairFor(session: Pick<SessionRow, 'id' | 'user_id' | 'org_id' | 'amr' | 'aal' | 'expires_at'>, refreshToken: string, now: Date): Promise<TokenPair> {
     const access = await accessTokens.sign({
@@ -101,11 +99,9 @@ export function createSessionService(deps: Deps) {
       const hash = sha256(refreshToken);
       const successor = randomToken();
       const now = clock.now();
-      const won = await db.transaction().execute(async (tx) => {
-        const spent = await store.spend(tx, hash, sha256(successor), sealSuccessor(refreshToken, successor), now);
-        if (spent && !spent.session) throw tokenError('INVALID_GRANT', 'The refresh token has expired or its session was revoked.');
-        return spent?.session ?? null;
-      });
+      const spent = await store.spend(hash, sha256(successor), sealSuccessor(refreshToken, successor), now);
+      if (spent && !spent.session) throw tokenError('INVALID_GRANT', 'The refresh token has expired or its session was revoked.');
+      const won = spent?.session ?? null;
       if (won) return pairFor(won, successor, now);
 
       const row = await store.findRefresh(hash);

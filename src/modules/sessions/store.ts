@@ -31,29 +31,29 @@ export function createSessionStore(db: Db) {
     },
 
     /**
-     * Spends a refresh token. The row lock makes concurrent callers queue; only the first sees
-     * used_at null and wins, the rest get null and take the reuse path.
+     * Spends a refresh token in one statement (atomic without BEGIN/COMMIT round trips). The
+     * row lock makes concurrent callers queue; only the first sees used_at null and wins, the
+     * rest get spentSessionId null and take the reuse path. A spent token of a dead session
+     * returns no session: the caller refuses it.
      */
-    async spend(tx: Tx, hash: Buffer, successorHash: Buffer, successorEnc: string, now: Date) {
-      const spent = await tx
-        .updateTable('refresh_tokens')
-        .set({ used_at: now, successor_enc: successorEnc })
-        .where('token_hash', '=', hash)
-        .where('used_at', 'is', null)
-        .returning('session_id')
-        .executeTakeFirst();
-      if (!spent) return null;
-      const session = await sql<SessionRow>`
-        with s as (
+    async spend(hash: Buffer, successorHash: Buffer, successorEnc: string, now: Date) {
+      const result = await sql<SessionRow & { spent_session_id: string | null }>`
+        with spent as (
+          update refresh_tokens set used_at = ${now}, successor_enc = ${successorEnc}
+          where token_hash = ${hash} and used_at is null
+          returning session_id
+        ), s as (
           update sessions set last_seen_at = ${now}
-          where id = ${spent.session_id} and revoked_at is null and expires_at > ${now}
+          where id = (select session_id from spent) and revoked_at is null and expires_at > ${now}
             and (idle_ttl_seconds is null or last_seen_at > ${now}::timestamptz - make_interval(secs => idle_ttl_seconds))
           returning *
         ), ins as (
           insert into refresh_tokens (token_hash, session_id) select ${successorHash}, id from s
         )
-        select * from s`.execute(tx);
-      return { sessionId: spent.session_id, session: session.rows[0] ?? null };
+        select (select session_id from spent) as spent_session_id, s.* from (select 1) as one left join s on true`.execute(db);
+      const row = result.rows[0];
+      if (!row?.spent_session_id) return null;
+      return { sessionId: row.spent_session_id, session: row.id ? (row as SessionRow) : null };
     },
 
     findRefresh(hash: Buffer) {
