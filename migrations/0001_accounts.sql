@@ -8,8 +8,7 @@ create table users (
   name text not null,
   locale text,
   created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
-  last_login_at timestamptz
+  updated_at timestamptz not null default now()
 );
 
 -- Verification and password-reset links: only the SHA-256 of the token is kept.

@@ -13,7 +13,6 @@ export interface UsersTable {
   locale: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
-  last_login_at: NullableTimestamp;
 }
 
 export interface EmailTokensTable {

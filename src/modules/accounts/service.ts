@@ -108,8 +108,8 @@ export function createAccountService(deps: Deps) {
       const user = await store.findByEmail(email);
       if (!user) return hasher.verifyDummy(password).then(() => null);
       if (!(await hasher.verify(user.password_hash, password))) return null;
-      const rehash = hasher.needsRehash(user.password_hash) ? await hasher.hash(password) : undefined;
-      await store.touchLogin(user.id, clock.now(), rehash);
+      // The last login is the newest session's created_at: no write here on the hot path.
+      if (hasher.needsRehash(user.password_hash)) await store.update(user.id, { password_hash: await hasher.hash(password) });
       return user;
     },
 

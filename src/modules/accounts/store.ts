@@ -37,20 +37,13 @@ export function createAccountStore(db: Db) {
     findById(id: string, tx?: Tx) {
       return (tx ?? db).selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
     },
-    async update(id: string, patch: Partial<Pick<UserRow, 'name' | 'locale' | 'password_hash' | 'email_verified_at' | 'last_login_at'>>, tx?: Tx) {
+    async update(id: string, patch: Partial<Pick<UserRow, 'name' | 'locale' | 'password_hash' | 'email_verified_at'>>, tx?: Tx) {
       return (tx ?? db)
         .updateTable('users')
         .set({ ...patch, updated_at: new Date() })
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirst();
-    },
-    async touchLogin(id: string, at: Date, passwordHash?: string) {
-      await db
-        .updateTable('users')
-        .set(passwordHash ? { last_login_at: at, password_hash: passwordHash } : { last_login_at: at })
-        .where('id', '=', id)
-        .execute();
     },
     async delete(id: string, tx: Tx) {
       await tx.deleteFrom('users').where('id', '=', id).execute();
