@@ -1,14 +1,12 @@
 import type { Selectable, Transaction } from 'kysely';
 import type { Db } from '../../infra/db/connect.js';
 import type { Database, UsersTable } from '../../infra/db/schema.js';
+import { normalizeEmail } from './normalize-email.js';
 
 type Tx = Transaction<Database>;
 export type UserRow = Selectable<UsersTable>;
 export type EmailTokenPurpose = 'verify_email' | 'reset_password';
 
-export function normalizeEmail(email: string): string {
-  return email.trim().toLowerCase();
-}
 
 export function createAccountStore(db: Db) {
   return {

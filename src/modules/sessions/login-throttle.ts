@@ -1,6 +1,6 @@
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import { sha256 } from '../../infra/random.js';
-import { normalizeEmail } from '../accounts/store.js';
+import { normalizeEmail } from '../accounts/normalize-email.js';
 
 export type ThrottlePolicy = {
   accountFreeFailures: number;

@@ -128,11 +128,9 @@ export function createSessionService(deps: Deps) {
     },
 
     async list(userId: string, currentSessionId: string | null, email: string) {
+      // Postgres is the source of truth: a revoked session has revoked_at set before its mark exists.
       const rows = await store.listActive(userId, clock.now());
-      const live = await Promise.all(rows.map(async (r) => ((await revocations.isRevoked(r.id)) ? null : r)));
-      return live
-        .filter((r): r is SessionRow => r !== null)
-        .map((r) => ({
+      return rows.map((r) => ({
           id: r.id,
           current: r.id === currentSessionId,
           user: { id: r.user_id, email },
