@@ -96,6 +96,21 @@ function kvContract(t: Test, name: string, kind: 'memory' | 'redis', factory: Fa
     t.equal(await kv.get('n'), '3');
   });
 
+  t.test(`${name}: decr lowers an existing counter, keeps its TTL, never goes below 0 or creates a key`, async (t) => {
+    const kv = await open(t);
+    await kv.incr('d', 30);
+    await kv.incr('d', 30);
+    await kv.decr('d');
+    t.equal(await kv.get('d'), '1');
+    await kv.decr('d');
+    await kv.decr('d');
+    t.equal(await kv.get('d'), '0', 'stops at zero');
+    const ttl = await kv.ttl('d');
+    t.ok(ttl !== null && ttl <= 30, 'the expiry is kept');
+    await kv.decr('missing');
+    t.equal(await kv.get('missing'), null, 'a missing counter is not created');
+  });
+
   t.test(`${name}: ttl is null for a missing key and for a key without expiry`, async (t) => {
     const kv = await open(t);
     t.equal(await kv.ttl('nothing'), null);

@@ -14,6 +14,8 @@ export interface KeyValueStore {
   exists(key: string): Promise<boolean>;
   /** Increments and returns the new value; the expiry is set when the key is created. */
   incr(key: string, ttlSeconds: number): Promise<number>;
+  /** Decrements an existing counter (never below zero, never creating it). */
+  decr(key: string): Promise<void>;
   /** Remaining life in seconds; null when the key is absent or has no expiry. */
   ttl(key: string): Promise<number | null>;
   publish(channel: string, message: string): Promise<void>;

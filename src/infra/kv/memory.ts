@@ -61,6 +61,10 @@ export function createMemoryKv(clock: Clock = systemClock): KeyValueStore {
       entry.value = String(next);
       return next;
     },
+    async decr(key) {
+      const entry = live(key);
+      if (entry) entry.value = String(Math.max(0, Number(entry.value) - 1));
+    },
     async ttl(key) {
       const entry = live(key);
       if (!entry || entry.expiresAt === null) return null;

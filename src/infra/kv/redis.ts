@@ -9,6 +9,12 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n`;
 
 /** prefix isolates tenants of one Redis (test files share one server); it applies to channels too. */
+// Only an existing counter is lowered, so its expiry stays and a missing key is not created at -1.
+const DECR_EXISTING = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 0`;
+
 export async function createRedisKv(url: string, logger?: Logger, prefix = ''): Promise<KeyValueStore> {
   const options = { lazyConnect: true, maxRetriesPerRequest: 2, enableAutoPipelining: true, keyPrefix: prefix };
   const client = new Redis(url, options);
@@ -33,6 +39,11 @@ export async function createRedisKv(url: string, logger?: Logger, prefix = ''): 
     for (const handler of reconnectHandlers) handler();
   });
   client.defineCommand('incrWithTtl', { numberOfKeys: 1, lua: INCR_WITH_TTL });
+  client.defineCommand('decrExisting', { numberOfKeys: 1, lua: DECR_EXISTING });
+  const scripts = client as unknown as {
+    incrWithTtl(key: string, ttl: number): Promise<number>;
+    decrExisting(key: string): Promise<number>;
+  };
 
   return {
     kind: 'redis',
@@ -51,7 +62,10 @@ export async function createRedisKv(url: string, logger?: Logger, prefix = ''): 
       return (await client.exists(key)) === 1;
     },
     async incr(key, ttlSeconds) {
-      return Number(await (client as unknown as { incrWithTtl(k: string, t: number): Promise<number> }).incrWithTtl(key, ttlSeconds));
+      return Number(await scripts.incrWithTtl(key, ttlSeconds));
+    },
+    async decr(key) {
+      await scripts.decrExisting(key);
     },
     async ttl(key) {
       const t = await client.ttl(key);

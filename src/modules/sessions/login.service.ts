@@ -20,7 +20,7 @@ export function createLoginService(deps: {
 
   return {
     async login(input: { email: string; password: string; orgId?: string }, context: AuditContext & { ip: string }): Promise<TokenPair> {
-      const wait = await throttle.retryAfter(input.email, context.ip);
+      const wait = await throttle.admit(input.email, context.ip);
       if (wait > 0) {
         outcome('throttled');
         throw sessionError('LOGIN_THROTTLED', `Too many failed attempts; try again in ${wait} seconds.`, {
@@ -30,7 +30,6 @@ export function createLoginService(deps: {
       }
       const user = await accounts.authenticate(input.email, input.password);
       if (!user) {
-        await throttle.recordFailure(input.email, context.ip);
         outcome('invalid_credentials');
         throw sessionError('INVALID_CREDENTIALS', 'The email or password is not correct.');
       }

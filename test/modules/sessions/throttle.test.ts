@@ -110,3 +110,13 @@ t.test('per IP: failures across many emails lock that IP for other accounts; ano
   const sessions = await ctx.db.selectFrom('sessions').select(['ip']).execute();
   t.same(sessions.map((s) => s.ip), ['198.51.100.9']);
 });
+
+t.test('a burst of parallel guesses is counted as a burst: free attempts plus one, the rest 429', async (t) => {
+  const { ctx } = await setup(t);
+  const user = await createVerifiedUser(ctx);
+  const results = await Promise.all(Array.from({ length: 30 }, () => attempt(ctx, user.email, WRONG)));
+  const judged = results.filter((r) => r.status === 401).length;
+  const throttled = results.filter((r) => r.status === 429).length;
+  t.equal(judged, 4, '3 free attempts and the one that took the lock were checked');
+  t.equal(throttled, 26, 'every other guess was refused unchecked');
+});
