@@ -53,6 +53,14 @@ export function createAccountService(deps: Deps) {
     mailer.send(mail).catch((err: Error) => logger.error({ err: err.message, subject: mail.subject }, 'email delivery failed'));
   };
 
+  /**
+   * Runs after the response, like mail: whether a link was issued must not show in the time the
+   * answer takes (signup, resend and forgot would otherwise reveal which addresses exist).
+   */
+  const issueLinkLater = (user: UserRow, purpose: EmailTokenPurpose) => {
+    issueLink(user, purpose).catch((err: Error) => logger.error({ err: err.message, purpose }, 'issuing an email link failed'));
+  };
+
   async function issueLink(user: UserRow, purpose: EmailTokenPurpose) {
     const token = randomToken();
     const ttl = purpose === 'verify_email' ? VERIFY_TTL_MS : RESET_TTL_MS;
@@ -74,14 +82,14 @@ export function createAccountService(deps: Deps) {
       const passwordHash = await hasher.hash(input.password);
       const id = randomUUID();
       const created = await store.insertUser({ id, email: input.email, password_hash: passwordHash, name: input.name, locale: input.locale ?? null, verified: false });
+      const user = await store.findByEmail(input.email);
+      if (!user) return;
       if (!created) {
-        const existing = await store.findByEmail(input.email);
-        if (existing) sendLater(emails.alreadyRegistered(existing, `${deps.publicUrl}/forgot-password`));
+        sendLater(emails.alreadyRegistered(user, `${deps.publicUrl}/forgot-password`));
         return;
       }
-      const user = (await store.findById(id))!;
       audit.recordDetached({ action: 'account.created', actorId: id, targetType: 'user', targetId: id, context });
-      await issueLink(user, 'verify_email');
+      issueLinkLater(user, 'verify_email');
     },
 
     async verifyEmail(token: string, context: AuditContext) {
@@ -97,7 +105,7 @@ export function createAccountService(deps: Deps) {
 
     async resendVerification(email: string) {
       const user = await store.findByEmail(email);
-      if (user && !user.email_verified_at) await issueLink(user, 'verify_email');
+      if (user && !user.email_verified_at) issueLinkLater(user, 'verify_email');
     },
 
     /**
@@ -148,7 +156,7 @@ export function createAccountService(deps: Deps) {
     async forgotPassword(email: string) {
       const user = await store.findByEmail(email);
       // Only a verified address may receive a reset link: an unverified one may not be the owner's.
-      if (user?.email_verified_at) await issueLink(user, 'reset_password');
+      if (user?.email_verified_at) issueLinkLater(user, 'reset_password');
     },
 
     async resetPassword(token: string, password: string, context: AuditContext) {

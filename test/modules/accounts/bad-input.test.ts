@@ -107,3 +107,8 @@ t.test('unknown fields get 400 VALIDATION_FAILED naming them', async (t) => {
   const body = await badRequest(t, { method: 'POST', url: '/v1/signup', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: 'X', nickname: 'x' } }, 400, 'VALIDATION_FAILED');
   t.same(body.errors, [{ field: 'nickname', message: 'Unknown field' }]);
 });
+
+t.test('a NUL or other control character in a name is a 400, not a database error', async (t) => {
+  await badRequest(t, { method: 'POST', url: '/v1/signup', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: 'a\u0000b' } }, 400, 'VALIDATION_FAILED');
+  await badRequest(t, { method: 'PATCH', url: '/v1/me', headers: user.auth, payload: { name: 'line\nbreak' } }, 400, 'VALIDATION_FAILED');
+});
