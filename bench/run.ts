@@ -226,6 +226,7 @@ async function main() {
     DATA_DIR: path.join(dir, 'data'),
     LOG_LEVEL: 'warn',
     REQUIRE_EMAIL_VERIFICATION: 'false',
+    MAIL_TO_LOG: 'true',
     ARGON2_MEMORY_KIB: String(ARGON2.memoryCost),
     ARGON2_ITERATIONS: String(ARGON2.timeCost),
     ARGON2_PARALLELISM: String(ARGON2.parallelism),

@@ -55,7 +55,8 @@ export async function buildApp(config: Config, deps: AppDeps) {
     // pino's Logger is a FastifyBaseLogger; the cast keeps the instance type the plain one.
     loggerInstance: logger as unknown as FastifyBaseLogger,
     bodyLimit: config.bodyLimit,
-    trustProxy: config.trustProxy,
+    // Fastify takes a hop count at run time (proxy-addr), though its types omit it.
+    trustProxy: config.trustProxy as boolean | string[],
     // Honour a caller's request id when it looks like one, so logs join up across services.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

@@ -44,7 +44,22 @@ const envSchema = z.object({
   MIGRATE_ON_START: optionalBool,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: z.string().min(1).default('./.data'),
-  TRUST_PROXY: bool(false),
+  // A hop count or the proxies' addresses/CIDRs. "true" trusts every hop, which lets any client
+  // pick its own IP through X-Forwarded-For; only use it when the proxy overwrites that header.
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((v, ctx): boolean | number | string[] => {
+      if (v === undefined || v === '' || v === 'false' || v === '0') return false;
+      if (v === 'true') return true;
+      if (/^\d+$/.test(v)) return Number(v);
+      const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+      if (list.every((e) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(e))) return list;
+      ctx.addIssue({ code: 'custom', message: 'must be false, true, a hop count or a comma-separated list of IPs/CIDRs' });
+      return z.NEVER;
+    }),
+  // Without SMTP a production instance would write reset links into its logs: allowed only on purpose.
+  MAIL_TO_LOG: optionalBool,
   CORS_ORIGINS: list,
   COOKIE_SECURE: bool(true),
   JWT_ALG: z.enum(['ES256', 'EdDSA', 'RS256']).default('ES256'),
@@ -80,7 +95,8 @@ export type Config = {
   migrateOnStart: boolean;
   logLevel: string;
   dataDir: string;
-  trustProxy: boolean;
+  trustProxy: boolean | number | string[];
+  mailToLog: boolean;
   corsOrigins: string[];
   cookieSecure: boolean;
   jwtAlg: 'ES256' | 'EdDSA' | 'RS256';
@@ -129,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     dataDir: e.DATA_DIR,
     trustProxy: e.TRUST_PROXY,
+    mailToLog: e.MAIL_TO_LOG ?? !e.DATABASE_URL,
     corsOrigins: e.CORS_ORIGINS,
     cookieSecure: e.COOKIE_SECURE,
     jwtAlg: e.JWT_ALG,

@@ -53,6 +53,9 @@ async function loadEmbeddedPostgres() {
 /** Opens what the service stands on: Postgres (embedded by default), the KV store, mail and keys. */
 export async function openRuntime(config: Config, logger: Logger): Promise<Runtime> {
   const keyring = await loadKeyring(config, logger);
+  if (!config.smtpUrl && !config.mailToLog) {
+    throw new Error('SMTP_URL must be set when DATABASE_URL is set (or MAIL_TO_LOG=true to write emails, links included, to the log)');
+  }
   let stopEmbedded: (() => Promise<void>) | undefined;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {

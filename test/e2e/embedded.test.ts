@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { GOOD_PASSWORD, uniqueEmail } from '../helpers/app.js';
+import { GOOD_PASSWORD, TEST_KEYS, uniqueEmail } from '../helpers/app.js';
 import { exitWithin, freePort, http, processCommandLines, sleep, spawnServer, waitForEmailLink, waitReady } from './process.js';
 
 // `npm start` with no configuration at all: embedded Postgres under DATA_DIR, in-process KV,
@@ -88,4 +88,13 @@ t.test('DATABASE_URL without TESSERA_ENCRYPTION_KEYS: refuses to start, naming T
   t.not(code, 0, 'exits non-zero');
   t.match(bad.stderr(), /TESSERA_ENCRYPTION_KEYS/);
   t.notOk(bad.stdout().includes('GENERATED LOCAL ENCRYPTION KEY'), 'it does not fall back to a generated key');
+});
+
+t.test('DATABASE_URL without SMTP_URL: refuses to start rather than log reset links, unless MAIL_TO_LOG=true', async (t) => {
+  const bad = spawnServer(t, { DATABASE_URL: 'postgres://tessera:x@127.0.0.1:1/tessera', TESSERA_ENCRYPTION_KEYS: TEST_KEYS, DATA_DIR: dataDir }, await freePort());
+  const code = await exitWithin(bad, 15_000);
+  t.not(code, 'timeout', 'it does not start');
+  t.not(code, 0, 'exits non-zero');
+  t.match(bad.stderr(), /SMTP_URL/);
+  t.match(bad.stderr(), /MAIL_TO_LOG/);
 });

@@ -159,6 +159,8 @@ export function productionLikeEnv(databaseUrl: string, redisUrl: string | undefi
     ARGON2_MEMORY_KIB: '8192',
     ARGON2_ITERATIONS: '1',
     REQUIRE_EMAIL_VERIFICATION: 'false',
+    // The tests read the emailed links from the log.
+    MAIL_TO_LOG: 'true',
     // The shared test Redis counts public-route hits per IP (127.0.0.1) across every server of the suite.
     PUBLIC_RATE_LIMIT_PER_MINUTE: '1000',
   };
