@@ -127,8 +127,10 @@ export async function buildApp(config: Config, deps: AppDeps) {
     reuseGraceSeconds: config.refreshReuseGraceSeconds,
   });
   const hasher = createPasswordHasher(config.argon2);
+  const throttle = createLoginThrottle(kv, config.loginThrottle);
   const accounts = createAccountService({
     store: createAccountStore(db),
+    throttle,
     hasher,
     mailer,
     audit,
@@ -141,7 +143,7 @@ export async function buildApp(config: Config, deps: AppDeps) {
   const login = createLoginService({
     accounts,
     sessions,
-    throttle: createLoginThrottle(kv, config.loginThrottle),
+    throttle,
     audit,
     requireEmailVerification: config.requireEmailVerification,
     onOutcome: (outcome) => metrics.logins.inc({ outcome }),

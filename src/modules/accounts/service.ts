@@ -10,12 +10,15 @@ import type { PasswordHasher } from './password-hasher.js';
 import { checkPassword } from './password-policy.js';
 import type { AccountStore, EmailTokenPurpose, UserRow } from './store.js';
 import { emails } from './emails.js';
+import type { LoginThrottle } from '../sessions/login-throttle.js';
 
 const VERIFY_TTL_MS = 24 * 3600 * 1000;
 const RESET_TTL_MS = 30 * 60 * 1000;
 
 type Deps = {
   store: AccountStore;
+  /** The login throttle: re-entering a password is another way to guess it. */
+  throttle: LoginThrottle;
   hasher: PasswordHasher;
   mailer: Mailer;
   audit: AuditService;
@@ -45,7 +48,21 @@ export const toProfile = (u: UserRow): Profile => ({
 });
 
 export function createAccountService(deps: Deps) {
-  const { store, hasher, mailer, audit, sessions, clock, logger } = deps;
+  const { store, hasher, mailer, audit, sessions, clock, logger, throttle } = deps;
+
+  /** A password typed again by a signed-in user, counted like a login attempt. */
+  async function confirmPassword(user: UserRow, password: string, context: AuditContext, message: string) {
+    const ip = context.ip ?? 'unknown';
+    const wait = await throttle.admit(user.email, ip);
+    if (wait > 0) {
+      throw accountError('PASSWORD_ATTEMPTS_THROTTLED', `Too many wrong passwords; try again in ${wait} seconds.`, {
+        headers: { 'retry-after': String(wait) },
+        extra: { retry_after: wait },
+      });
+    }
+    if (!(await hasher.verify(user.password_hash, password))) throw accountError('INVALID_PASSWORD', message);
+    await throttle.recordSuccess(user.email, ip);
+  }
 
   // Mail goes out after the response: an SMTP round trip would otherwise tell an observer
   // which addresses have accounts.
@@ -99,7 +116,15 @@ export function createAccountService(deps: Deps) {
       const user = await store.findById(used.user_id);
       // A link sent to an address the account no longer has proves nothing.
       if (!user || user.email !== used.email) throw accountError('INVALID_EMAIL_TOKEN', 'The verification link is no longer valid.');
-      if (!user.email_verified_at) await store.update(user.id, { email_verified_at: now });
+      if (!user.email_verified_at) {
+        // Whoever signed up with this address before its owner proved it may hold sessions
+        // (when verification is not required for login): they end when the owner verifies.
+        const publish = await store.db.transaction().execute(async (tx) => {
+          await store.update(user.id, { email_verified_at: now }, tx);
+          return sessions.revokeAllInTx(tx, user.id, 'email_verified');
+        });
+        await publish();
+      }
       audit.recordDetached({ action: 'account.email_verified', actorId: user.id, targetType: 'user', targetId: user.id, context });
     },
 
@@ -138,9 +163,7 @@ export function createAccountService(deps: Deps) {
 
     async changePassword(userId: string, sessionId: string, current: string, next: string, context: AuditContext) {
       const user = await this.getProfile(userId);
-      if (!(await hasher.verify(user.password_hash, current))) {
-        throw accountError('INVALID_PASSWORD', 'The current password is not correct.');
-      }
+      await confirmPassword(user, current, context, 'The current password is not correct.');
       checkPassword(next, user.email);
       const hash = await hasher.hash(next);
       const publish = await store.db.transaction().execute(async (tx) => {
@@ -178,9 +201,7 @@ export function createAccountService(deps: Deps) {
 
     async deleteAccount(userId: string, password: string, context: AuditContext) {
       const user = await this.getProfile(userId);
-      if (!(await hasher.verify(user.password_hash, password))) {
-        throw accountError('INVALID_PASSWORD', 'The password is not correct.');
-      }
+      await confirmPassword(user, password, context, 'The password is not correct.');
       const publish = await store.db.transaction().execute(async (tx) => {
         const marks = await sessions.revokeAllInTx(tx, userId, 'account_deleted');
         await audit.record({ action: 'account.deleted', actorId: userId, targetType: 'user', targetId: userId, context }, tx);

@@ -110,9 +110,9 @@ export function createSessionService(deps: Deps) {
       }
       const ageSeconds = (now.getTime() - row.used_at.getTime()) / 1000;
       const previous = row.successor_enc ? openSuccessor(refreshToken, row.successor_enc) : null;
-      if (previous && ageSeconds <= deps.reuseGraceSeconds && !(await store.isSpent(sha256(previous)))) {
+      if (previous && ageSeconds <= deps.reuseGraceSeconds && (await store.isUnspent(sha256(previous)))) {
         const session = await store.findById(row.session_id);
-        if (session && !session.revoked_at) return pairFor(session, previous, now);
+        if (session && !session.revoked_at && session.expires_at > now) return pairFor(session, previous, now);
       }
       const sids = await store.revoke({ userId: row.user_id, sessionId: row.session_id }, 'refresh_token_reuse', now);
       await revokeSessions(sids);

@@ -66,9 +66,10 @@ export function createSessionStore(db: Db) {
     },
 
     /** Whether a token has been spent; used to refuse a grace replay once its successor was used. */
-    async isSpent(hash: Buffer) {
+    /** Issued and not yet spent: a successor that was never inserted (dead session) is not. */
+    async isUnspent(hash: Buffer) {
       const row = await db.selectFrom('refresh_tokens').select('used_at').where('token_hash', '=', hash).executeTakeFirst();
-      return !!row?.used_at;
+      return !!row && !row.used_at;
     },
 
     findById(id: string) {
