@@ -14,6 +14,14 @@ declare module 'fastify' {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** Cookie-authenticated unsafe requests (and cookie renewal) must echo the CSRF cookie in the header. */
+export function requireCsrf(request: FastifyRequest, csrf: Csrf) {
+  const sent = request.headers[CSRF_HEADER];
+  if (!csrf.check(Array.isArray(sent) ? sent[0] : sent, request.cookies?.[CSRF_COOKIE])) {
+    throw tokenError('CSRF_TOKEN_INVALID', `Cookie-authenticated requests must echo the ${CSRF_COOKIE} cookie in the X-CSRF-Token header.`);
+  }
+}
+
 /** Bearer header first, then the access cookie; a cookie on an unsafe method needs the CSRF header. */
 export function createAuthenticate({ accessTokens, sessions, csrf }: { accessTokens: AccessTokens; sessions: SessionService; csrf: Csrf }) {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply) {
@@ -39,12 +47,7 @@ export function createAuthenticate({ accessTokens, sessions, csrf }: { accessTok
         headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
       });
     }
-    if (via === 'cookie' && !SAFE_METHODS.has(request.method)) {
-      const sent = request.headers[CSRF_HEADER];
-      if (!csrf.check(Array.isArray(sent) ? sent[0] : sent, request.cookies[CSRF_COOKIE])) {
-        throw tokenError('CSRF_TOKEN_INVALID', `Cookie-authenticated requests must echo the ${CSRF_COOKIE} cookie in the X-CSRF-Token header.`);
-      }
-    }
+    if (via === 'cookie' && !SAFE_METHODS.has(request.method)) requireCsrf(request, csrf);
     request.auth = { userId: claims.sub, sessionId: claims.sid, claims, via };
   };
 }

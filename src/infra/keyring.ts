@@ -12,8 +12,6 @@ export interface Keyring {
   decryptString(ciphertext: string, aad?: string): string;
   /** Secrets derived per purpose from every key, newest first (so older ones still verify). */
   deriveSecrets(label: string): Buffer[];
-  /** Key id of the newest key. */
-  readonly currentKeyId: string;
 }
 
 export class KeyringError extends Error {}
@@ -54,7 +52,6 @@ export function createKeyring(spec: string): Keyring {
   const byId = new Map(entries.map((e) => [e.id, e.key]));
   const current = entries[0];
   return {
-    currentKeyId: current.id,
     encrypt(plaintext, aad) {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', current.key, iv);

@@ -29,15 +29,12 @@ export function createSmtpMailer(url: string, from: string): Mailer {
 }
 
 /** Keeps what was sent, for tests that follow links the way a user would. */
-export function createMemoryMailer(): Mailer & { sent: Mail[]; lastTo(to: string): Mail | undefined } {
+export function createMemoryMailer(): Mailer & { sent: Mail[] } {
   const sent: Mail[] = [];
   return {
     sent,
     async send(mail) {
       sent.push(mail);
-    },
-    lastTo(to) {
-      return [...sent].reverse().find((m) => m.to.toLowerCase() === to.toLowerCase());
     },
   };
 }

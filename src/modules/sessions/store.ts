@@ -109,11 +109,6 @@ export function createSessionStore(db: Db) {
     async revokedSince(since: Date) {
       return db.selectFrom('sessions').select(['id', 'revoked_at']).where('revoked_at', '>', since).execute();
     },
-
-    async liveSessionIds(userId: string, tx?: Tx) {
-      const rows = await (tx ?? db).selectFrom('sessions').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
-      return rows.map((r) => r.id);
-    },
   };
 }
 

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { App } from '../../http/types.js';
 import { requestContext } from '../../http/context.js';
-import { CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE, type Csrf } from '../../http/cookies.js';
+import { REFRESH_COOKIE, type Csrf } from '../../http/cookies.js';
+import { requireCsrf } from '../../http/authenticate.js';
 import { problem } from '../../http/schemas.js';
 import type { SessionService } from '../sessions/service.js';
 import { tokenPair, cookieSession } from '../sessions/schemas.js';
@@ -27,10 +28,7 @@ export function tokenRoutes(
 
   app.post('/v1/token/refresh', { schema: { tags, response: { 200: cookieSession, ...errors } } }, async (req, reply) => {
     reply.header('cache-control', 'no-store');
-    const sent = req.headers[CSRF_HEADER];
-    if (!csrf.check(Array.isArray(sent) ? sent[0] : sent, req.cookies[CSRF_COOKIE])) {
-      throw tokenError('CSRF_TOKEN_INVALID', 'Echo the tessera_csrf cookie in the X-CSRF-Token header.');
-    }
+    requireCsrf(req, csrf);
     const refreshToken = req.cookies[REFRESH_COOKIE];
     if (!refreshToken) throw tokenError('INVALID_GRANT', 'No refresh cookie; log in again.');
     const pair = await sessions.refresh(refreshToken, requestContext(req));
