@@ -79,53 +79,11 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 120_000),
 });
 
-export type Config = {
-  port: number;
-  host: string;
-  publicUrl: string;
-  issuer: string;
-  audience: string;
-  databaseUrl?: string;
-  databasePoolSize: number;
-  redisUrl?: string;
-  smtpUrl?: string;
-  mailFrom: string;
-  encryptionKeys?: string;
-  requireEmailVerification: boolean;
-  migrateOnStart: boolean;
-  logLevel: string;
-  dataDir: string;
-  trustProxy: boolean | number | string[];
-  mailToLog: boolean;
-  corsOrigins: string[];
-  cookieSecure: boolean;
-  jwtAlg: 'ES256' | 'EdDSA' | 'RS256';
-  accessTokenTtl: number;
-  refreshTokenTtl: number;
-  refreshReuseGraceSeconds: number;
-  argon2: { memoryCost: number; timeCost: number; parallelism: number };
-  loginThrottle: {
-    accountFreeFailures: number;
-    ipFreeFailures: number;
-    baseSeconds: number;
-    maxSeconds: number;
-    windowSeconds: number;
-  };
-  publicRateLimitPerMinute: number;
-  bodyLimit: number;
-  shutdownTimeoutMs: number;
-};
+/** The variables Tessera reads: the e2e tests keep exactly these out of a child's inherited environment. */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as Array<keyof typeof envSchema.shape>;
 
-export class ConfigError extends Error {}
-
-/** Parses the environment once; every problem is named by its variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
-  }
-  const e = parsed.data;
+/** The environment, validated and shaped into what the code reads. */
+export const configSchema = envSchema.transform((e) => {
   const publicUrl = (e.TESSERA_PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, '');
   return {
     port: e.PORT,
@@ -168,4 +126,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: e.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };
+});
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+/** Parses the environment once; every problem is named by its variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
 }
