@@ -16,12 +16,14 @@ import argon2 from 'argon2';
 import autocannon, { type Result as CannonResult } from 'autocannon';
 import { sql } from 'kysely';
 import { connectDb, type Db } from '../src/infra/db/connect.js';
-import { freePort, startEmbeddedPostgres } from '../src/infra/db/embedded.js';
+import { startEmbeddedPostgres } from '../src/infra/db/embedded.js';
 import { migrate } from '../src/infra/db/migrate.js';
+import { freePort } from '../src/infra/net.js';
+import { startRedisServer } from '../test/harness/redis-server.js';
 import { jsonClient, refreshLoop, type JsonClient } from './client.js';
 import { cpuSampler, type CpuUsage } from './cpu.js';
 import { ARGON2, type Primitives } from './primitives.js';
-import { postmasterPid, startRedis, startTessera } from './services.js';
+import { postmasterPid, startTessera } from './services.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const knob = (name: string, fallback: number) => {
@@ -197,10 +199,21 @@ async function main() {
   cleanups.push({ name: 'temp dir', fn: () => rm(dir, { recursive: true, force: true }) });
 
   log('starting PostgreSQL and Redis');
-  const [pg, redis] = await Promise.all([startEmbeddedPostgres(dir, undefined, { database: 'tessera' }), startRedis()]);
-  cleanups.push({ name: 'postgres', fn: () => pg.stop() });
-  cleanups.push({ name: 'redis', fn: () => redis.stop() });
-  killOnExit.add(redis.pid);
+  // Each registers its cleanup as soon as it is up, so neither is left running if the other fails.
+  const [pg, redis] = await Promise.all([
+    startEmbeddedPostgres(dir, undefined, { database: 'tessera' }).then((pg) => {
+      cleanups.push({ name: 'postgres', fn: () => pg.stop() });
+      return pg;
+    }),
+    startRedisServer().then((redis) => {
+      if (redis) {
+        cleanups.push({ name: 'redis', fn: () => redis.stop() });
+        killOnExit.add(redis.pid);
+      }
+      return redis;
+    }),
+  ]);
+  if (!redis) throw new Error('redis-server is not installed (needed by npm run bench)');
 
   const db = connectDb(pg.url, 2);
   cleanups.push({ name: 'bench db pool', fn: () => db.destroy() });

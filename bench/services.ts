@@ -1,8 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../src/infra/db/embedded.js';
 
 export type Service = { url: string; pid: number; stop(): Promise<void> };
 
@@ -14,31 +13,6 @@ export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<vo
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
-}
-
-/** A real redis-server on a free port, no persistence (like test/harness/services.ts, but exposing its pid). */
-export async function startRedis(): Promise<Service> {
-  const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
-  if (found.status !== 0) throw new Error('redis-server is not installed (needed by npm run bench)');
-  const port = await freePort();
-  const child = spawn(found.stdout.trim(), ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  const url = `redis://127.0.0.1:${port}`;
-  const { Redis } = await import('ioredis');
-  for (let i = 0; ; i++) {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    const ok = await probe.connect().then(() => probe.ping(), () => null);
-    probe.disconnect();
-    if (ok === 'PONG') break;
-    if (i > 100) {
-      await stopChild(child);
-      throw new Error('redis-server did not answer PING within 5 s');
-    }
-    await sleep(50);
-  }
-  return { url, pid: child.pid!, stop: () => stopChild(child) };
 }
 
 /** The postmaster's pid, from postmaster.pid in the data directory. */

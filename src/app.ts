@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
-import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
 import type { Db } from './infra/db/connect.js';
+import { createUnitOfWork } from './infra/db/unit-of-work.js';
 import type { KeyValueStore } from './infra/kv/kv.js';
 import type { Mailer } from './infra/mailer.js';
 import type { Keyring } from './infra/keyring.js';
@@ -15,27 +15,19 @@ import type { Logger } from './infra/logger.js';
 import { systemClock, type Clock } from './infra/clock.js';
 import { registerProblemHandlers } from './http/problem.js';
 import { createAuthenticate } from './http/authenticate.js';
+import { bearerAuthenticator } from './http/authenticators/bearer.js';
+import { cookieAuthenticator } from './http/authenticators/cookie.js';
+import type { AccessTokenChecks } from './http/authenticators/access-token.js';
 import { createCsrf } from './http/cookies.js';
 import { createMetrics } from './http/metrics.js';
 import { kvRateLimitStore } from './http/rate-limit-store.js';
 import { opsRoutes } from './http/ops-routes.js';
-import { createAuditStore } from './modules/audit/store.js';
-import { createAuditService } from './modules/audit/service.js';
-import { createSigningKeyStore } from './modules/tokens/keys.store.js';
-import { createKeyService } from './modules/tokens/keys.service.js';
-import { createAccessTokens } from './modules/tokens/access-token.js';
-import { tokenRoutes } from './modules/tokens/routes.js';
-import { createSessionStore } from './modules/sessions/store.js';
-import { createRevocations } from './modules/sessions/revocations.js';
-import { createSessionService } from './modules/sessions/service.js';
-import { createLoginThrottle } from './modules/sessions/login-throttle.js';
-import { createLoginService } from './modules/sessions/login.service.js';
-import { sessionRoutes } from './modules/sessions/routes.js';
-import { createAccountStore } from './modules/accounts/store.js';
-import { createPasswordHasher } from './modules/accounts/password-hasher.js';
-import { createAccountService } from './modules/accounts/service.js';
-import { accountRoutes } from './modules/accounts/routes.js';
-import { auditRoutes } from './modules/audit/routes.js';
+import type { RouteKit } from './http/types.js';
+import { createAuditModule } from './modules/audit/index.js';
+import { createTokensModule } from './modules/tokens/index.js';
+import { createSessionsModule } from './modules/sessions/index.js';
+import { createAccountsModule } from './modules/accounts/index.js';
+import { createLoginModule } from './modules/login/index.js';
 
 export type AppDeps = {
   db: Db;
@@ -44,13 +36,11 @@ export type AppDeps = {
   keyring: Keyring;
   logger: Logger;
   clock?: Clock;
+  /** Strict error contract: a code a route did not declare answers 500 (the tests turn this on). */
+  strict?: boolean;
 };
 
-/** The composition root: wires stores, services and routes. Tests build it the same way. */
-export async function buildApp(config: Config, deps: AppDeps) {
-  const { db, kv, mailer, keyring, logger } = deps;
-  const clock = deps.clock ?? systemClock;
-
+function createServer(config: Config, logger: Logger) {
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the instance type the plain one.
     loggerInstance: logger as unknown as FastifyBaseLogger,
@@ -71,11 +61,23 @@ export async function buildApp(config: Config, deps: AppDeps) {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  return app;
+}
 
+/**
+ * The composition root: every module, what it is given, and the order routes are registered in.
+ * A new feature is a folder under modules/ and a few lines here. Returns the modules beside the
+ * app for the test builder; production code uses buildApp.
+ */
+export async function composeApp(config: Config, deps: AppDeps) {
+  const { db, kv, mailer, keyring, logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const withTransaction = createUnitOfWork(db);
+
+  const app = createServer(config, logger);
   const metrics = createMetrics();
   metrics.hook(app);
-  registerProblemHandlers(app);
-
+  registerProblemHandlers(app, { strict: deps.strict ?? false });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -95,78 +97,83 @@ export async function buildApp(config: Config, deps: AppDeps) {
   });
   await app.register(rateLimit, { global: false, store: kvRateLimitStore(kv) });
 
-  // Stores and services.
-  const audit = createAuditService({ store: createAuditStore(db), clock, logger });
-  const keys = createKeyService({
-    store: createSigningKeyStore(db),
+  // Modules, each after what it depends on.
+  const audit = createAuditModule({ db, clock, logger });
+  const tokens = await createTokensModule({
+    db,
+    withTransaction,
     keyring,
     clock,
     alg: config.jwtAlg,
+    issuer: config.issuer,
+    audience: config.audience,
+    publicUrl: config.publicUrl,
     accessTokenTtl: config.accessTokenTtl,
   });
-  await keys.init();
-  const accessTokens = createAccessTokens({ keys, clock, issuer: config.issuer, audience: config.audience, ttl: config.accessTokenTtl });
-  const sessionStore = createSessionStore(db);
-  const revocations = createRevocations({
+  const sessions = await createSessionsModule({
+    db,
     kv,
     clock,
     logger,
+    audit: audit.service,
+    tokens,
+    // Accounts is built next and depends on sessions; the sessions table only asks it at request time.
+    userEmail: (userId) => accounts.service.emailOf(userId),
     accessTokenTtl: config.accessTokenTtl,
-    revokedSince: (since) => sessionStore.revokedSince(since),
-  });
-  // Postgres is the source of truth: whatever the KV store lost is restored on start and reconnect.
-  await revocations.reload();
-  revocations.watchReconnects();
-  const sessions = createSessionService({
-    store: sessionStore,
-    accessTokens,
-    revocations,
-    audit,
-    clock,
     refreshTokenTtl: config.refreshTokenTtl,
     reuseGraceSeconds: config.refreshReuseGraceSeconds,
   });
-  const hasher = createPasswordHasher(config.argon2);
-  const throttle = createLoginThrottle(kv, config.loginThrottle);
-  const accounts = createAccountService({
-    store: createAccountStore(db),
-    throttle,
-    hasher,
+  const accounts = createAccountsModule({
+    db,
+    withTransaction,
+    kv,
     mailer,
-    audit,
-    sessions,
     clock,
     logger,
+    audit: audit.service,
+    sessions: sessions.service,
+    argon2: config.argon2,
+    throttle: config.loginThrottle,
     publicUrl: config.publicUrl,
     requireEmailVerification: config.requireEmailVerification,
   });
-  const login = createLoginService({
-    accounts,
-    sessions,
-    throttle,
-    audit,
+  const login = createLoginModule({
+    accounts: accounts.service,
+    sessions: sessions.service,
+    audit: audit.service,
     requireEmailVerification: config.requireEmailVerification,
     onOutcome: (outcome) => metrics.logins.inc({ outcome }),
   });
 
+  // Who is calling: the first authenticator that recognises the request decides.
+  const accessTokenChecks: AccessTokenChecks = {
+    verify: (token) => tokens.accessTokens.verify(token),
+    isRevoked: (claims) => sessions.service.isRevoked(claims.sid),
+  };
   // CSRF secrets come from the keyring so every instance accepts every other's tokens.
   const csrf = createCsrf(keyring.deriveSecrets('tessera/csrf/v1'));
-  const authenticate = createAuthenticate({ accessTokens, sessions, csrf });
-  const publicRateLimit = { max: config.publicRateLimitPerMinute, timeWindow: 60_000 };
+  const kit: RouteKit = {
+    authenticate: createAuthenticate([bearerAuthenticator(accessTokenChecks), cookieAuthenticator(accessTokenChecks, csrf)]),
+    csrf,
+    cookieSecure: config.cookieSecure,
+    publicRateLimit: { max: config.publicRateLimitPerMinute, timeWindow: 60_000 },
+    bodyLimit: config.bodyLimit,
+    strict: deps.strict ?? false,
+  };
 
   opsRoutes(app, { db, kv, metrics });
-  // Form bodies only where OAuth clients send them. Anywhere else a form is what a cross-site
-  // <form> can post without a preflight (login CSRF), so it gets 415.
-  await app.register(async (scope) => {
-    await scope.register(formbody, { bodyLimit: config.bodyLimit });
-    tokenRoutes(scope as unknown as typeof app, { sessions, keys, csrf, cookieSecure: config.cookieSecure, issuer: config.issuer, publicUrl: config.publicUrl });
-  });
-  sessionRoutes(app, { login, sessions, accounts, authenticate, csrf, cookieSecure: config.cookieSecure });
-  accountRoutes(app, { accounts, authenticate, publicRateLimit });
-  auditRoutes(app, { audit, authenticate });
-
+  for (const module of [tokens, login, sessions, accounts, audit]) await module.routes(app, kit);
   await app.ready();
-  return Object.assign(app, { services: { accounts, sessions, keys, audit, accessTokens, revocations, hasher } });
+
+  return {
+    app,
+    modules: { audit, tokens, sessions, accounts, login },
+  };
+}
+
+export async function buildApp(config: Config, deps: AppDeps) {
+  return (await composeApp(config, deps)).app;
 }
 
 export type TesseraApp = Awaited<ReturnType<typeof buildApp>>;
+export type Modules = Awaited<ReturnType<typeof composeApp>>['modules'];

@@ -10,6 +10,7 @@ import { migrate } from './infra/db/migrate.js';
 import { createSigningKeyStore } from './modules/tokens/keys.store.js';
 import { createKeyService } from './modules/tokens/keys.service.js';
 import { systemClock } from './infra/clock.js';
+import { createUnitOfWork } from './infra/db/unit-of-work.js';
 
 const usage = 'usage: tessera migrate | tessera keys rotate';
 
@@ -29,7 +30,8 @@ async function main(args: string[]) {
     } else {
       await migrate(runtime.db);
       const keys = createKeyService({
-        store: createSigningKeyStore(runtime.db),
+        withTransaction: createUnitOfWork(runtime.db),
+        store: createSigningKeyStore(runtime.db, systemClock),
         keyring: runtime.keyring,
         clock: systemClock,
         alg: config.jwtAlg,

@@ -29,12 +29,10 @@ export function createCsrf(secrets: Buffer[]) {
 
 export type Csrf = ReturnType<typeof createCsrf>;
 
-export function setSessionCookies(
-  reply: FastifyReply,
-  tokens: { access_token: string; expires_in: number; refresh_token: string; refresh_expires_in: number },
-  csrfToken: string,
-  secure: boolean,
-) {
+/** What a grant or a login hands over, as far as cookies are concerned. */
+export type SessionTokens = { access_token: string; expires_in: number; refresh_token: string; refresh_expires_in: number; session_id: string };
+
+export function setSessionCookies(reply: FastifyReply, tokens: SessionTokens, csrfToken: string, secure: boolean) {
   const base = { httpOnly: true, secure, sameSite: 'strict' as const, path: '/' };
   reply.setCookie(ACCESS_COOKIE, tokens.access_token, { ...base, maxAge: tokens.expires_in });
   reply.setCookie(REFRESH_COOKIE, tokens.refresh_token, { ...base, path: REFRESH_PATH, maxAge: tokens.refresh_expires_in });
@@ -47,4 +45,18 @@ export function clearSessionCookies(reply: FastifyReply, secure: boolean) {
   reply.clearCookie(ACCESS_COOKIE, { ...base, path: '/' });
   reply.clearCookie(REFRESH_COOKIE, { ...base, path: REFRESH_PATH });
   reply.clearCookie(CSRF_COOKIE, { ...base, httpOnly: false, path: '/' });
+}
+
+/** Cookie mode: tokens go into HttpOnly cookies and the body carries only what a page may see. */
+export function cookieResponse(reply: FastifyReply, tokens: SessionTokens, csrf: Csrf, secure: boolean) {
+  const csrfToken = csrf.issue();
+  setSessionCookies(reply, tokens, csrfToken, secure);
+  return {
+    status: 'authenticated' as const,
+    token_type: 'cookie' as const,
+    expires_in: tokens.expires_in,
+    refresh_expires_in: tokens.refresh_expires_in,
+    session_id: tokens.session_id,
+    csrf_token: csrfToken,
+  };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { errorSpec } from '../shared/errors.js';
 
 /** Shared pieces of request and response schemas. */
 // Trimmed before the format check, so "  Ann@Example.com " is the same address as "ann@example.com"
@@ -26,7 +27,40 @@ export const problem = z.object({
   request_id: z.string(),
   errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
   retry_after: z.number().int().optional(),
+  missing: z.array(z.string()).optional(),
+  // RFC 6749 §5.2, at the token endpoint only.
+  error: z.string().optional(),
 });
+
+const CODES_META = 'x-codes';
+
+/**
+ * The problem responses a route may give, by code: `...errorResponses('SESSION_NOT_FOUND',
+ * 'INVALID_TOKEN')` declares 404 and 401 with the codes each status may carry (OpenAPI lists
+ * them as the `code` enum). 400 for invalid or malformed input is declared on every route. The
+ * problem handler checks a thrown code against this declaration in strict mode (tests).
+ */
+export function errorResponses(...codes: string[]) {
+  const byStatus = new Map<number, Set<string>>([[400, new Set(['VALIDATION_FAILED', 'MALFORMED_BODY'])]]);
+  for (const code of codes) {
+    const { status } = errorSpec(code);
+    byStatus.set(status, (byStatus.get(status) ?? new Set()).add(code));
+  }
+  const responses: Record<number, typeof problem> = {};
+  for (const [status, set] of byStatus) {
+    const list = [...set].sort();
+    responses[status] = problem.extend({ code: z.string().meta({ enum: list, [CODES_META]: list }) });
+  }
+  return responses;
+}
+
+/** The codes a route declared for a status (see errorResponses); null when it declared none. */
+export function declaredCodes(responseSchema: unknown): string[] | null {
+  const shape = (responseSchema as { shape?: { code?: z.ZodType } } | undefined)?.shape;
+  if (!shape?.code) return null;
+  const meta = z.globalRegistry.get(shape.code) as Record<string, unknown> | undefined;
+  return Array.isArray(meta?.[CODES_META]) ? (meta[CODES_META] as string[]) : null;
+}
 
 export const accepted = z.object({ status: z.literal('accepted'), message: z.string() });
 export const noContent = z.null().describe('No content');

@@ -1,4 +1,21 @@
+import type { Authenticate } from './authenticate.js';
+import type { Csrf } from './cookies.js';
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
+
+/** What every module's routes get from the composition root: the guards and the HTTP settings. */
+export type RouteKit = {
+  authenticate: Authenticate;
+  csrf: Csrf;
+  cookieSecure: boolean;
+  /** Per-IP limit for unauthenticated endpoints (@fastify/rate-limit route config). */
+  publicRateLimit: { max: number; timeWindow: number };
+  bodyLimit: number;
+  /** Strict error contract (tests): undeclared error codes become 500s. */
+  strict: boolean;
+};
+
+/** A module's HTTP surface, registered by the composition root. */
+export type Routes = (app: App, kit: RouteKit) => void | Promise<void>;

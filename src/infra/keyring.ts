@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { sha256 } from './random.js';
+import { seal, unseal } from './seal.js';
 
 /**
  * AES-256-GCM under a keyring. The first key encrypts; every key decrypts, so a new key can be
@@ -53,23 +54,14 @@ export function createKeyring(spec: string): Keyring {
   const current = entries[0];
   return {
     encrypt(plaintext, aad) {
-      const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', current.key, iv);
-      if (aad) cipher.setAAD(Buffer.from(aad));
-      const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-      const packed = Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
-      return `v1.${current.id}.${packed}`;
+      return `v1.${current.id}.${seal(current.key, plaintext, aad).toString('base64url')}`;
     },
     decrypt(ciphertext, aad) {
       const [version, keyId, packed] = ciphertext.split('.');
       const key = byId.get(keyId);
       if (version !== 'v1' || !packed) throw new KeyringError('unrecognised ciphertext');
       if (!key) throw new KeyringError(`encryption key "${keyId}" is not in the keyring`);
-      const raw = Buffer.from(packed, 'base64url');
-      const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
-      decipher.setAuthTag(raw.subarray(12, 28));
-      if (aad) decipher.setAAD(Buffer.from(aad));
-      return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]);
+      return unseal(key, Buffer.from(packed, 'base64url'), aad);
     },
     deriveSecrets(label) {
       return entries.map((e) => createHmac('sha256', e.key).update(label).digest());

@@ -3,8 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { freePort } from '../../src/infra/net.js';
 import { GOOD_PASSWORD, TEST_KEYS, uniqueEmail } from '../helpers/app.js';
-import { exitWithin, freePort, http, processCommandLines, sleep, spawnServer, waitForEmailLink, waitReady } from './process.js';
+import { eventually } from '../helpers/eventually.js';
+import { exitWithin, http, processCommandLines, sleep, spawnServer, waitForEmailLink, waitReady } from './process.js';
 
 // `npm start` with no configuration at all: embedded Postgres under DATA_DIR, in-process KV,
 // a generated encryption key, emails in the log.
@@ -73,12 +75,9 @@ t.test('SIGTERM stops the server and its embedded Postgres: exit 0, no postgres 
   const code = await exitWithin(server, 15_000);
   t.equal(code, 0, 'exit code 0');
   t.ok(server.logs().some((l) => l.msg === 'shut down cleanly'));
-  let left = await postgresOfDataDir();
-  for (let i = 0; i < 20 && left.length; i++) {
-    await sleep(100);
-    left = await postgresOfDataDir();
-  }
-  t.same(left, [], 'no postgres process with that DATA_DIR remains');
+  // The postmaster may take a moment to go after the server has exited.
+  await eventually(async () => (await postgresOfDataDir()).length === 0, { timeoutMs: 2000, intervalMs: 100 }).catch(() => undefined);
+  t.same(await postgresOfDataDir(), [], 'no postgres process with that DATA_DIR remains');
 });
 
 t.test('DATABASE_URL without TESSERA_ENCRYPTION_KEYS: refuses to start, naming TESSERA_ENCRYPTION_KEYS', async (t) => {

@@ -3,26 +3,21 @@
  * stdout is collected as JSON log lines, and every child is killed in teardown, even on failure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
+import { CONFIG_VARIABLES } from '../../src/config.js';
+import { freePort } from '../../src/infra/net.js';
 import { TEST_KEYS } from '../helpers/app.js';
+import { eventually, StopPolling } from '../helpers/eventually.js';
 
 export { TEST_KEYS };
 
-import { freePort } from '../../src/infra/net.js';
-
-export { freePort };
-
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-// Settings the server reads; never inherited from the test runner's own environment.
-const SERVER_VARS = [
-  'PORT', 'HOST', 'TESSERA_PUBLIC_URL', 'TESSERA_ISSUER', 'TESSERA_AUDIENCE', 'DATABASE_URL', 'DATABASE_POOL_SIZE',
-  'REDIS_URL', 'SMTP_URL', 'MAIL_FROM', 'TESSERA_ENCRYPTION_KEYS', 'REQUIRE_EMAIL_VERIFICATION', 'MIGRATE_ON_START',
-  'LOG_LEVEL', 'DATA_DIR', 'NODE_OPTIONS',
-];
+// Every setting the server reads (from its config schema), and NODE_OPTIONS: none is ever
+// inherited from the test runner's own environment, only what a test passes.
+const SERVER_VARS: ReadonlySet<string> = new Set([...CONFIG_VARIABLES, 'NODE_OPTIONS']);
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -48,7 +43,7 @@ export type ServerProcess = {
 function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (SERVER_VARS.includes(k) || k.startsWith('TAP') || k.startsWith('_TAPJS')) continue;
+    if (SERVER_VARS.has(k) || k.startsWith('TAP') || k.startsWith('_TAPJS')) continue;
     out[k] = v;
   }
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
@@ -133,20 +128,17 @@ export function spawnServer(t: Test, env: Record<string, string | undefined>, po
 
 /** Polls GET /readyz until 200; fails fast when the process exits. Returns the ready body. */
 export async function waitReady(server: ServerProcess, timeoutMs = 30_000): Promise<{ status: string; checks: { postgres: boolean; kv: boolean; kv_kind: string } }> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (server.hasExited()) {
-      throw new Error(`server exited with ${await server.exited} before it was ready\nstderr: ${server.stderr()}\nstdout: ${server.stdout().slice(-4000)}`);
-    }
-    try {
+  return eventually(
+    async () => {
+      if (server.hasExited()) {
+        throw new StopPolling(`server exited with ${await server.exited} before it was ready\nstderr: ${server.stderr()}\nstdout: ${server.stdout().slice(-4000)}`);
+      }
+      // A refused connection (not listening yet) throws, which eventually() retries.
       const res = await fetch(`${server.url}/readyz`);
-      if (res.status === 200) return (await res.json()) as never;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`server not ready after ${timeoutMs} ms\nstderr: ${server.stderr()}\nstdout: ${server.stdout().slice(-4000)}`);
+      return res.status === 200 && ((await res.json()) as never);
+    },
+    { timeoutMs, intervalMs: 100, message: () => `server not ready\nstderr: ${server.stderr()}\nstdout: ${server.stdout().slice(-4000)}` },
+  );
 }
 
 /** The settings every e2e server on a test database and the test Redis shares. */

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
+import { freePort } from '../../src/infra/net.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { GOOD_PASSWORD, TEST_KEYS, uniqueEmail } from '../helpers/app.js';
-import { exitWithin, freePort, http, productionLikeEnv, spawnServer, startServer, waitForEmailLink } from './process.js';
+import { assertProblem } from '../helpers/problem.js';
+import { exitWithin, http, productionLikeEnv, spawnServer, startServer, waitForEmailLink } from './process.js';
 
 // The real process, as deployed: node + src/main.ts, real Postgres, real Redis when there is one.
 const redisUrl = process.env.TESSERA_TEST_REDIS_URL || undefined;
@@ -67,8 +69,7 @@ t.test('over HTTP: signup logs the verification email, the link verifies, login 
   t.ok(row?.email_verified_at, 'the database records the verification');
 
   const wrong = await http(base, 'POST', '/v1/login', { body: { email, password: 'not-the-password-at-all' } });
-  t.equal(wrong.status, 401);
-  t.equal(wrong.headers.get('content-type')?.split(';')[0], 'application/problem+json');
+  assertProblem(t, wrong, 401, 'INVALID_CREDENTIALS');
 });
 
 t.test('GET /metrics counts requests by route pattern and logins by outcome', async (t) => {

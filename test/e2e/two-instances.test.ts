@@ -1,6 +1,7 @@
 import t from 'tap';
 import { createTestDatabase } from '../helpers/db.js';
 import { GOOD_PASSWORD, uniqueEmail } from '../helpers/app.js';
+import { assertProblem } from '../helpers/problem.js';
 import { http, productionLikeEnv, startServer } from './process.js';
 
 // Two real server processes side by side on one Postgres and one Redis, as in production.
@@ -44,8 +45,7 @@ if (!redisUrl) {
     const logout = await http(A, 'POST', '/v1/logout', { token: tokens.access_token });
     t.equal(logout.status, 204);
     const after = await http(B, 'GET', '/v1/me', { token: tokens.access_token });
-    t.equal(after.status, 401);
-    t.equal(after.json.code, 'SESSION_REVOKED');
+    assertProblem(t, after, 401, 'SESSION_REVOKED');
     const session = await database.db.selectFrom('sessions').select('revoked_at').where('id', '=', tokens.session_id).executeTakeFirstOrThrow();
     t.ok(session.revoked_at, 'Postgres records the revocation');
   });
@@ -68,8 +68,7 @@ if (!redisUrl) {
     const revoke = await http(A, 'DELETE', `/v1/me/sessions/${second.json.session_id}`, { token: first.access_token });
     t.equal(revoke.status, 204);
     const onB = await http(B, 'GET', '/v1/me', { token: second.json.access_token });
-    t.equal(onB.status, 401);
-    t.equal(onB.json.code, 'SESSION_REVOKED');
+    assertProblem(t, onB, 401, 'SESSION_REVOKED');
     const stillOk = await http(B, 'GET', '/v1/me', { token: first.access_token });
     t.equal(stillOk.status, 200, 'the other session is untouched');
   });
@@ -90,16 +89,13 @@ if (!redisUrl) {
 
     // Now the first token is plain reuse: its successor was itself spent.
     const replay = await http(B, 'POST', '/v1/token', { body: { grant_type: 'refresh_token', refresh_token: r0.refresh_token } });
-    t.equal(replay.status, 400);
-    t.equal(replay.json.code, 'INVALID_GRANT');
+    assertProblem(t, replay, 400, 'INVALID_GRANT');
 
     const latest = await http(A, 'POST', '/v1/token', { body: { grant_type: 'refresh_token', refresh_token: rotate2.json.refresh_token } });
-    t.equal(latest.status, 400, 'the newest refresh token died with the session');
-    t.equal(latest.json.code, 'INVALID_GRANT');
+    assertProblem(t, latest, 400, 'INVALID_GRANT', 'the newest refresh token died with the session');
     for (const [name, base] of [['A', A], ['B', B]] as const) {
       const me = await http(base, 'GET', '/v1/me', { token: rotate2.json.access_token });
-      t.equal(me.status, 401, `the newest access token is rejected on ${name}`);
-      t.equal(me.json.code, 'SESSION_REVOKED');
+      assertProblem(t, me, 401, 'SESSION_REVOKED', `the newest access token is rejected on ${name}`);
     }
     const session = await database.db.selectFrom('sessions').select(['revoked_at', 'revoked_reason']).where('id', '=', r0.session_id).executeTakeFirstOrThrow();
     t.ok(session.revoked_at, 'revoked in Postgres');

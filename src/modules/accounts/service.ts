@@ -3,22 +3,24 @@ import type { Clock } from '../../infra/clock.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Mail, Mailer } from '../../infra/mailer.js';
 import { randomToken, sha256 } from '../../infra/random.js';
-import type { AuditContext, AuditService } from '../audit/service.js';
-import type { SessionService } from '../sessions/service.js';
+import type { WithTransaction } from '../../infra/db/unit-of-work.js';
+import type { AuditContext, AuditService } from '../audit/index.js';
+import type { SessionService } from '../sessions/index.js';
 import { accountError } from './errors.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { checkPassword } from './password-policy.js';
 import type { AccountStore, EmailTokenPurpose, UserRow } from './store.js';
 import { emails } from './emails.js';
-import type { LoginThrottle } from '../sessions/login-throttle.js';
+import type { PasswordThrottle } from './password-throttle.js';
 
 const VERIFY_TTL_MS = 24 * 3600 * 1000;
 const RESET_TTL_MS = 30 * 60 * 1000;
 
 type Deps = {
   store: AccountStore;
-  /** The login throttle: re-entering a password is another way to guess it. */
-  throttle: LoginThrottle;
+  /** Counts password guesses: at login, and when a signed-in user re-enters the password. */
+  throttle: PasswordThrottle;
+  withTransaction: WithTransaction;
   hasher: PasswordHasher;
   mailer: Mailer;
   audit: AuditService;
@@ -47,18 +49,18 @@ export const toProfile = (u: UserRow): Profile => ({
   created_at: u.created_at.toISOString(),
 });
 
+/** How a password login went, for the login flow to answer in its own terms. */
+export type PasswordCheck = { outcome: 'ok'; user: UserRow } | { outcome: 'invalid' } | { outcome: 'throttled'; retryAfter: number };
+
 export function createAccountService(deps: Deps) {
-  const { store, hasher, mailer, audit, sessions, clock, logger, throttle } = deps;
+  const { store, hasher, mailer, audit, sessions, clock, logger, throttle, withTransaction } = deps;
 
   /** A password typed again by a signed-in user, counted like a login attempt. */
   async function confirmPassword(user: UserRow, password: string, context: AuditContext, message: string) {
     const ip = context.ip ?? 'unknown';
     const wait = await throttle.admit(user.email, ip);
     if (wait > 0) {
-      throw accountError('PASSWORD_ATTEMPTS_THROTTLED', `Too many wrong passwords; try again in ${wait} seconds.`, {
-        headers: { 'retry-after': String(wait) },
-        extra: { retry_after: wait },
-      });
+      throw accountError('PASSWORD_ATTEMPTS_THROTTLED', `Too many wrong passwords; try again in ${wait} seconds.`, { retry_after: wait });
     }
     if (!(await hasher.verify(user.password_hash, password))) throw accountError('INVALID_PASSWORD', message);
     await throttle.recordSuccess(user.email, ip);
@@ -119,11 +121,10 @@ export function createAccountService(deps: Deps) {
       if (!user.email_verified_at) {
         // Whoever signed up with this address before its owner proved it may hold sessions
         // (when verification is not required for login): they end when the owner verifies.
-        const publish = await store.db.transaction().execute(async (tx) => {
+        await withTransaction(async (tx) => {
           await store.update(user.id, { email_verified_at: now }, tx);
-          return sessions.revokeAllInTx(tx, user.id, 'email_verified');
+          await sessions.revokeAll(user.id, 'email_verified', { tx });
         });
-        await publish();
       }
       audit.recordDetached({ action: 'account.email_verified', actorId: user.id, targetType: 'user', targetId: user.id, context });
     },
@@ -134,16 +135,20 @@ export function createAccountService(deps: Deps) {
     },
 
     /**
-     * Password check for login. Unknown emails verify a dummy hash so both paths cost one
-     * argon2 verification; the result does not say which one failed.
+     * Password check for login, throttled per account and per IP before the password is looked
+     * at. Unknown emails verify a dummy hash so both paths cost one argon2 verification; the
+     * result does not say which one failed.
      */
-    async authenticate(email: string, password: string): Promise<UserRow | null> {
+    async checkLoginPassword(email: string, password: string, ip: string): Promise<PasswordCheck> {
+      const wait = await throttle.admit(email, ip);
+      if (wait > 0) return { outcome: 'throttled', retryAfter: wait };
       const user = await store.findByEmail(email);
-      if (!user) return hasher.verifyDummy(password).then(() => null);
-      if (!(await hasher.verify(user.password_hash, password))) return null;
+      if (!user) return hasher.verifyDummy(password).then(() => ({ outcome: 'invalid' }));
+      if (!(await hasher.verify(user.password_hash, password))) return { outcome: 'invalid' };
+      await throttle.recordSuccess(email, ip);
       // The last login is the newest session's created_at: no write here on the hot path.
       if (hasher.needsRehash(user.password_hash)) await store.update(user.id, { password_hash: await hasher.hash(password) });
-      return user;
+      return { outcome: 'ok', user };
     },
 
     isVerified: (user: UserRow) => user.email_verified_at !== null,
@@ -152,6 +157,11 @@ export function createAccountService(deps: Deps) {
       const user = await store.findById(userId);
       if (!user) throw accountError('USER_NOT_FOUND', 'The account no longer exists.');
       return user;
+    },
+
+    /** For the sessions table, which shows whose sessions they are. */
+    async emailOf(userId: string): Promise<string> {
+      return (await this.getProfile(userId)).email;
     },
 
     async updateProfile(userId: string, patch: { name?: string; locale?: string | null }, context: AuditContext) {
@@ -166,13 +176,12 @@ export function createAccountService(deps: Deps) {
       await confirmPassword(user, current, context, 'The current password is not correct.');
       checkPassword(next, user.email);
       const hash = await hasher.hash(next);
-      const publish = await store.db.transaction().execute(async (tx) => {
+      await withTransaction(async (tx) => {
         await store.update(userId, { password_hash: hash }, tx);
         await audit.record({ action: 'account.password_changed', actorId: userId, context }, tx);
-        return sessions.revokeAllInTx(tx, userId, 'password_changed', sessionId);
+        await sessions.revokeAll(userId, 'password_changed', { tx, exceptSessionId: sessionId });
+        tx.afterCommit(() => sendLater(emails.passwordChanged(user)));
       });
-      await publish();
-      sendLater(emails.passwordChanged(user));
     },
 
     /** Always quiet: the answer never says whether the address has an account. */
@@ -189,27 +198,24 @@ export function createAccountService(deps: Deps) {
       if (!preview) throw accountError('INVALID_EMAIL_TOKEN', 'The reset link is invalid, expired or already used.');
       checkPassword(password, preview.email);
       const hash = await hasher.hash(password);
-      const publish = await store.db.transaction().execute(async (tx) => {
+      await withTransaction(async (tx) => {
         const used = await store.consumeEmailToken(sha256(token), 'reset_password', now, tx);
         if (!used) throw accountError('INVALID_EMAIL_TOKEN', 'The reset link is invalid, expired or already used.');
         await store.update(used.user_id, { password_hash: hash }, tx);
         await audit.record({ action: 'account.password_reset', actorId: used.user_id, context }, tx);
-        return sessions.revokeAllInTx(tx, used.user_id, 'password_reset');
+        await sessions.revokeAll(used.user_id, 'password_reset', { tx });
       });
-      await publish();
     },
 
     async deleteAccount(userId: string, password: string, context: AuditContext) {
       const user = await this.getProfile(userId);
       await confirmPassword(user, password, context, 'The password is not correct.');
-      const publish = await store.db.transaction().execute(async (tx) => {
-        const marks = await sessions.revokeAllInTx(tx, userId, 'account_deleted');
+      await withTransaction(async (tx) => {
+        await sessions.revokeAll(userId, 'account_deleted', { tx });
         await audit.record({ action: 'account.deleted', actorId: userId, targetType: 'user', targetId: userId, context }, tx);
         // Sessions, refresh tokens and email links go with the row (on delete cascade).
         await store.delete(userId, tx);
-        return marks;
       });
-      await publish();
     },
   };
 }

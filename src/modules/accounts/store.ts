@@ -1,18 +1,18 @@
-import type { Selectable, Transaction } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { Db } from '../../infra/db/connect.js';
-import type { Database, UsersTable } from '../../infra/db/schema.js';
+import type { Clock } from '../../infra/clock.js';
+import type { UsersTable } from '../../infra/db/schema.js';
+import type { Executor } from '../../infra/db/unit-of-work.js';
 import { normalizeEmail } from './normalize-email.js';
 
-type Tx = Transaction<Database>;
 export type UserRow = Selectable<UsersTable>;
 export type EmailTokenPurpose = 'verify_email' | 'reset_password';
 
 
-export function createAccountStore(db: Db) {
+export function createAccountStore(db: Db, clock: Clock) {
   return {
-    db,
     /** Returns false when the email is taken (the unique index decides, so races are safe). */
-    async insertUser(user: { id: string; email: string; password_hash: string; name: string; locale: string | null; verified: boolean }, tx?: Tx) {
+    async insertUser(user: { id: string; email: string; password_hash: string; name: string; locale: string | null; verified: boolean }, tx?: Executor) {
       const row = await (tx ?? db)
         .insertInto('users')
         .values({
@@ -22,7 +22,7 @@ export function createAccountStore(db: Db) {
           password_hash: user.password_hash,
           name: user.name,
           locale: user.locale,
-          email_verified_at: user.verified ? new Date() : null,
+          email_verified_at: user.verified ? clock.now() : null,
         })
         .onConflict((oc) => oc.column('email_normalized').doNothing())
         .returning('id')
@@ -32,26 +32,29 @@ export function createAccountStore(db: Db) {
     findByEmail(email: string) {
       return db.selectFrom('users').selectAll().where('email_normalized', '=', normalizeEmail(email)).executeTakeFirst();
     },
-    findById(id: string, tx?: Tx) {
+    findById(id: string, tx?: Executor) {
       return (tx ?? db).selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
     },
-    async update(id: string, patch: Partial<Pick<UserRow, 'name' | 'locale' | 'password_hash' | 'email_verified_at'>>, tx?: Tx) {
+    async update(id: string, patch: Partial<Pick<UserRow, 'name' | 'locale' | 'password_hash' | 'email_verified_at'>>, tx?: Executor) {
       return (tx ?? db)
         .updateTable('users')
-        .set({ ...patch, updated_at: new Date() })
+        .set({ ...patch, updated_at: clock.now() })
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirst();
     },
-    async delete(id: string, tx: Tx) {
+    async delete(id: string, tx: Executor) {
       await tx.deleteFrom('users').where('id', '=', id).execute();
     },
     /** One outstanding link per purpose: a new one voids the previous. */
     async replaceEmailToken(t: { token_hash: Buffer; user_id: string; purpose: EmailTokenPurpose; email: string; expires_at: Date }) {
-      await db.transaction().execute(async (tx) => {
-        await tx.deleteFrom('email_tokens').where('user_id', '=', t.user_id).where('purpose', '=', t.purpose).where('used_at', 'is', null).execute();
-        await tx.insertInto('email_tokens').values(t).execute();
-      });
+      // One statement, so the old link is void exactly when the new one exists.
+      await sql`
+        with voided as (
+          delete from email_tokens where user_id = ${t.user_id} and purpose = ${t.purpose} and used_at is null
+        )
+        insert into email_tokens (token_hash, user_id, purpose, email, expires_at)
+        values (${t.token_hash}, ${t.user_id}, ${t.purpose}, ${t.email}, ${t.expires_at})`.execute(db);
     },
     peekEmailToken(hash: Buffer, purpose: EmailTokenPurpose, now: Date) {
       return db
@@ -64,7 +67,7 @@ export function createAccountStore(db: Db) {
         .executeTakeFirst();
     },
     /** Spends a link atomically: two clicks, one success. */
-    consumeEmailToken(hash: Buffer, purpose: EmailTokenPurpose, now: Date, tx?: Tx) {
+    consumeEmailToken(hash: Buffer, purpose: EmailTokenPurpose, now: Date, tx?: Executor) {
       return (tx ?? db)
         .updateTable('email_tokens')
         .set({ used_at: now })

@@ -1,10 +1,10 @@
-/** JSON with sorted keys and no whitespace: the same event always hashes the same way. */
+import canonicalize from 'canonicalize';
+
+/**
+ * RFC 8785 (JSON Canonicalization Scheme): sorted keys, no whitespace, ECMAScript number and
+ * string forms. An auditor can recompute every hash of the chain from the spec alone.
+ * Dates serialise as their ISO string (toJSON); undefined members are left out.
+ */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
-  if (value instanceof Date) return JSON.stringify(value.toISOString());
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  return canonicalize(value) ?? 'null';
 }

@@ -1,34 +1,22 @@
-import { z } from 'zod';
-import type { App } from '../../http/types.js';
-import { authOf, type Authenticate } from '../../http/authenticate.js';
-import { problem } from '../../http/schemas.js';
+import type { Routes } from '../../http/types.js';
+import { authOf } from '../../http/principal.js';
+import { errorResponses } from '../../http/schemas.js';
 import type { AuditService } from './service.js';
+import { securityEventsQuery, securityEventsResponse } from './schemas.js';
 
-const securityEvent = z.object({
-  id: z.string(),
-  occurred_at: z.string(),
-  action: z.string(),
-  target_type: z.string().nullable(),
-  target_id: z.string().nullable(),
-  ip: z.string().nullable(),
-  user_agent: z.string().nullable(),
-  data: z.record(z.string(), z.unknown()),
-});
-
-export function auditRoutes(app: App, { audit, authenticate }: { audit: AuditService; authenticate: Authenticate }) {
-  app.get(
-    '/v1/me/security-events',
-    {
-      preHandler: authenticate,
-      schema: {
-        tags: ['audit'],
-        querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) }),
-        response: { 200: z.object({ events: z.array(securityEvent) }), 400: problem, 401: problem },
+export const auditRoutes =
+  (audit: AuditService): Routes =>
+  (app, { authenticate }) => {
+    app.get(
+      '/v1/me/security-events',
+      {
+        preHandler: authenticate,
+        schema: {
+          tags: ['audit'],
+          querystring: securityEventsQuery,
+          response: { 200: securityEventsResponse, ...errorResponses('AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'SESSION_REVOKED') },
+        },
       },
-    },
-    async (req) => {
-      const rows = await audit.listForActor(authOf(req).userId, req.query.limit);
-      return { events: rows.map((r) => ({ ...r, occurred_at: r.occurred_at.toISOString() })) };
-    },
-  );
-}
+      async (req) => ({ events: await audit.listForActor(authOf(req).userId, req.query.limit) }),
+    );
+  };

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Transaction } from 'kysely';
-import type { Database } from '../../infra/db/schema.js';
+import type { Executor } from '../../infra/db/unit-of-work.js';
 import type { Clock } from '../../infra/clock.js';
 import type { Logger } from '../../infra/logger.js';
 import { sha256 } from '../../infra/random.js';
@@ -45,7 +44,7 @@ export function createAuditService({ store, clock, logger }: { store: AuditStore
 
   return {
     /** Inside the caller's transaction when given, so the event and the change commit together. */
-    async record(input: AuditInput, trx?: Transaction<Database>) {
+    async record(input: AuditInput, trx?: Executor) {
       const row = toRow(input);
       await store.append(row, canonicalJson(row), trx);
     },
@@ -53,8 +52,19 @@ export function createAuditService({ store, clock, logger }: { store: AuditStore
     recordDetached(input: AuditInput) {
       this.record(input).catch((err: Error) => logger.error({ err: err.message, action: input.action }, 'audit write failed'));
     },
+    /** The user's own trail, newest first, as the API shows it. */
     async listForActor(actorId: string, limit = 100) {
-      return store.listForActor(actorId, limit);
+      const rows = await store.listForActor(actorId, limit);
+      return rows.map((r) => ({
+        id: r.id,
+        occurred_at: r.occurred_at.toISOString(),
+        action: r.action,
+        target_type: r.target_type,
+        target_id: r.target_id,
+        ip: r.ip,
+        user_agent: r.user_agent,
+        data: r.data,
+      }));
     },
     /** Recomputes the chain; the first broken link is where someone edited history. */
     async verifyChain(): Promise<{ ok: boolean; checked: number; broken_at?: string }> {

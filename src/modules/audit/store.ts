@@ -1,6 +1,7 @@
-import { sql, type Selectable, type Transaction } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { Db } from '../../infra/db/connect.js';
-import type { AuditEventsTable, Database } from '../../infra/db/schema.js';
+import type { AuditEventsTable } from '../../infra/db/schema.js';
+import type { Executor } from '../../infra/db/unit-of-work.js';
 
 /** An event as appended: the chain columns are the store's to fill in. */
 export type AuditRow = Omit<Selectable<AuditEventsTable>, 'seq' | 'prev_hash' | 'hash'>;
@@ -12,7 +13,7 @@ export function createAuditStore(db: Db) {
      * UPDATE waiting on it re-reads the newest committed tail) and insert the event behind it.
      * hash = sha256(prev_hash || canonical event), computed by Postgres from the bytes we send.
      */
-    async append(row: AuditRow, canonical: string, trx?: Transaction<Database>) {
+    async append(row: AuditRow, canonical: string, trx?: Executor) {
       await sql`
         with head as (
           update audit_chain_head

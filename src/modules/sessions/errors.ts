@@ -1,9 +1,5 @@
-import { errorFactory } from '../../http/app-error.js';
+import { defineErrors } from '../../shared/errors.js';
 
-export const sessionError = errorFactory({
+export const sessionError = defineErrors({
   SESSION_NOT_FOUND: [404, 'Session not found'],
-  INVALID_CREDENTIALS: [401, 'Invalid email or password'],
-  EMAIL_NOT_VERIFIED: [403, 'Email not verified'],
-  ORG_ACCESS_DENIED: [403, 'Not a member of the organization'],
-  LOGIN_THROTTLED: [429, 'Too many failed attempts'],
 } as const);

@@ -1,34 +1,5 @@
 import { z } from 'zod';
-import { email, password, uuid } from '../../http/schemas.js';
-
-export const loginBody = z.strictObject({
-  email,
-  password,
-  org_id: uuid.optional(),
-  mode: z.enum(['token', 'cookie']).default('token'),
-});
-
-export const tokenPair = z.object({
-  status: z.literal('authenticated'),
-  access_token: z.string(),
-  token_type: z.literal('Bearer'),
-  expires_in: z.number().int(),
-  refresh_token: z.string(),
-  refresh_expires_in: z.number().int(),
-  session_id: z.string(),
-});
-
-/** Cookie mode: the tokens travel only in HttpOnly cookies; the body carries the CSRF token. */
-export const cookieSession = z.object({
-  status: z.literal('authenticated'),
-  token_type: z.literal('cookie'),
-  expires_in: z.number().int(),
-  refresh_expires_in: z.number().int(),
-  session_id: z.string(),
-  csrf_token: z.string(),
-});
-
-export const loginResponse = z.union([tokenPair, cookieSession]);
+import { uuid } from '../../http/schemas.js';
 
 export const sessionRow = z.object({
   id: z.string(),
@@ -44,4 +15,6 @@ export const sessionRow = z.object({
   aal: z.number().int(),
 });
 
+export const sessionList = z.object({ sessions: z.array(sessionRow) });
+export const revokedCount = z.object({ revoked: z.number().int() });
 export const sessionIdParams = z.strictObject({ id: uuid });

@@ -1,26 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import type { Transaction } from 'kysely';
-import type { Database } from '../../infra/db/schema.js';
 import type { Clock } from '../../infra/clock.js';
+import type { Tx } from '../../infra/db/unit-of-work.js';
 import { randomToken, sha256 } from '../../infra/random.js';
-import type { AccessTokens } from '../tokens/access-token.js';
+import type { AccessTokens, TokenPair } from '../tokens/index.js';
 import { tokenError } from '../tokens/errors.js';
-import type { AuditContext, AuditService } from '../audit/service.js';
+import type { AuditContext, AuditService } from '../audit/index.js';
 import type { Revocations } from './revocations.js';
 import type { SessionRow, SessionStore } from './store.js';
 import { openSuccessor, sealSuccessor } from './successor.js';
 import { sessionError } from './errors.js';
 import { deviceLabel } from './device.js';
 
-export type TokenPair = {
-  status: 'authenticated';
-  access_token: string;
-  token_type: 'Bearer';
-  expires_in: number;
-  refresh_token: string;
-  refresh_expires_in: number;
-  session_id: string;
-};
+export type { TokenPair };
 
 export type StartSessionInput = {
   userId: string;
@@ -38,6 +29,12 @@ type Deps = {
   clock: Clock;
   refreshTokenTtl: number;
   reuseGraceSeconds: number;
+};
+
+export type RevokeAllOptions = {
+  /** Revoke inside this transaction; the marks are set once it has committed. */
+  tx?: Tx;
+  exceptSessionId?: string;
 };
 
 export function createSessionService(deps: Deps) {
@@ -131,18 +128,18 @@ export function createSessionService(deps: Deps) {
       // Postgres is the source of truth: a revoked session has revoked_at set before its mark exists.
       const rows = await store.listActive(userId, clock.now());
       return rows.map((r) => ({
-          id: r.id,
-          current: r.id === currentSessionId,
-          user: { id: r.user_id, email },
-          roles: [] as string[],
-          created_at: r.created_at.toISOString(),
-          last_seen_at: r.last_seen_at.toISOString(),
-          expires_at: r.expires_at.toISOString(),
-          ip: r.ip,
-          user_agent: r.user_agent,
-          device: deviceLabel(r.user_agent),
-          aal: r.aal,
-        }));
+        id: r.id,
+        current: r.id === currentSessionId,
+        user: { id: r.user_id, email },
+        roles: [] as string[],
+        created_at: r.created_at.toISOString(),
+        last_seen_at: r.last_seen_at.toISOString(),
+        expires_at: r.expires_at.toISOString(),
+        ip: r.ip,
+        user_agent: r.user_agent,
+        device: deviceLabel(r.user_agent),
+        aal: r.aal,
+      }));
     },
 
     async revoke(userId: string, sessionId: string, reason: string, context: AuditContext) {
@@ -160,12 +157,14 @@ export function createSessionService(deps: Deps) {
     },
 
     /**
-     * Revokes inside the caller's transaction (password change, reset, deletion); the marks are
-     * set by the returned function once that transaction has committed.
+     * Every live session of a user (password change, reset, deletion). Inside the caller's
+     * transaction when given one: the rows change with it, the marks follow its commit.
      */
-    async revokeAllInTx(tx: Transaction<Database>, userId: string, reason: string, exceptSessionId?: string) {
-      const sids = await store.revoke({ userId, exceptSessionId }, reason, clock.now(), tx);
-      return () => revokeSessions(sids);
+    async revokeAll(userId: string, reason: string, options: RevokeAllOptions = {}) {
+      const sids = await store.revoke({ userId, exceptSessionId: options.exceptSessionId }, reason, clock.now(), options.tx);
+      if (options.tx) options.tx.afterCommit(() => revokeSessions(sids));
+      else await revokeSessions(sids);
+      return sids.length;
     },
 
     async isRevoked(sid: string) {

@@ -1,8 +1,7 @@
-import { sql, type Selectable, type Transaction } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { Db } from '../../infra/db/connect.js';
-import type { Database, SessionsTable } from '../../infra/db/schema.js';
-
-type Tx = Transaction<Database>;
+import type { SessionsTable } from '../../infra/db/schema.js';
+import type { Executor } from '../../infra/db/unit-of-work.js';
 
 export type NewSession = {
   id: string;
@@ -65,7 +64,6 @@ export function createSessionStore(db: Db) {
         .executeTakeFirst();
     },
 
-    /** Whether a token has been spent; used to refuse a grace replay once its successor was used. */
     /** Issued and not yet spent: a successor that was never inserted (dead session) is not. */
     async isUnspent(hash: Buffer) {
       const row = await db.selectFrom('refresh_tokens').select('used_at').where('token_hash', '=', hash).executeTakeFirst();
@@ -92,7 +90,7 @@ export function createSessionStore(db: Db) {
       where: { userId: string; sessionId?: string; exceptSessionId?: string },
       reason: string,
       now: Date,
-      tx?: Tx,
+      tx?: Executor,
     ): Promise<string[]> {
       let q = (tx ?? db)
         .updateTable('sessions')

@@ -1,36 +1,26 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT, jwtVerify, decodeProtectedHeader } from 'jose';
+import { SignJWT } from 'jose';
 import type { Clock } from '../../infra/clock.js';
+import { createVerifier, type AccessTokenClaims } from '../../sdk/index.js';
 import type { KeyService } from './keys.service.js';
-import { tokenError } from './errors.js';
 
-export type AccessClaims = {
-  sub: string;
-  sid: string;
-  org_id: string | null;
-  roles: string[];
-  permissions: string[];
-  amr: string[];
-  aal: number;
-  pat_id?: string;
-};
+/** What a session or a grant asks to be put in an access token; the standard claims are added here. */
+export type AccessClaims = Pick<AccessTokenClaims, 'sub' | 'sid' | 'org_id' | 'roles' | 'permissions' | 'amr' | 'aal' | 'pat_id'>;
 
-export type VerifiedAccess = AccessClaims & { jti: string; exp: number; iat: number };
-
-/** RFC 9068 access tokens: typ at+jwt, pinned algorithm, issuer and audience. */
-export function createAccessTokens({
-  keys,
-  clock,
-  issuer,
-  audience,
-  ttl,
-}: {
-  keys: KeyService;
-  clock: Clock;
-  issuer: string;
-  audience: string;
-  ttl: number;
-}) {
+/**
+ * RFC 9068 access tokens: typ at+jwt, signed with the current key. Verification is the SDK's
+ * verifier, fed from the key service, so Tessera checks its tokens exactly as resource servers do.
+ */
+export function createAccessTokens({ keys, clock, issuer, audience, ttl }: { keys: KeyService; clock: Clock; issuer: string; audience: string; ttl: number }) {
+  const verifier = createVerifier({
+    issuer,
+    audience,
+    now: () => clock.now(),
+    keys: async (kid) => {
+      const key = await keys.verificationKey(kid);
+      return key && { alg: key.alg, key: key.publicKey };
+    },
+  });
   return {
     ttl,
     async sign(claims: AccessClaims): Promise<{ token: string; exp: number; jti: string }> {
@@ -49,28 +39,8 @@ export function createAccessTokens({
         .sign(key.privateKey!);
       return { token, exp: now + ttl, jti };
     },
-    /** Every failure is the same 401: the caller learns nothing about which check failed. */
-    async verify(token: string): Promise<VerifiedAccess> {
-      try {
-        const header = decodeProtectedHeader(token);
-        const key = await keys.verificationKey(header.kid);
-        if (!key || header.alg !== key.alg) throw new Error('unknown key or algorithm');
-        const { payload } = await jwtVerify(token, key.publicKey, {
-          algorithms: [key.alg],
-          issuer,
-          audience,
-          typ: 'at+jwt',
-          currentDate: clock.now(),
-          clockTolerance: 5,
-          requiredClaims: ['sub', 'sid', 'exp', 'iat', 'nbf', 'jti'],
-        });
-        return payload as unknown as VerifiedAccess;
-      } catch {
-        throw tokenError('INVALID_TOKEN', 'The access token is invalid or expired.', {
-          headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
-        });
-      }
-    },
+    /** Throws the SDK's TokenVerificationError for anything but a good token. */
+    verify: (token: string) => verifier.verify(token),
   };
 }
 

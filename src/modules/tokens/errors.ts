@@ -1,10 +1,17 @@
-import { errorFactory } from '../../http/app-error.js';
+import { defineErrors } from '../../shared/errors.js';
 
-export const tokenError = errorFactory({
-  INVALID_TOKEN: [401, 'Invalid access token'],
-  AUTHENTICATION_REQUIRED: [401, 'Authentication required'],
-  SESSION_REVOKED: [401, 'Session revoked'],
+export const tokenError = defineErrors({
   INVALID_GRANT: [400, 'Invalid grant'],
   UNSUPPORTED_GRANT_TYPE: [400, 'Unsupported grant type'],
-  CSRF_TOKEN_INVALID: [403, 'CSRF token missing or invalid'],
 } as const);
+
+/**
+ * RFC 6749 §5.2: OAuth clients branch on `error`, so the token endpoint's problems carry it next
+ * to Tessera's `code`. Codes not listed here are the client's request being malformed.
+ */
+const OAUTH_ERRORS: Record<string, string> = {
+  INVALID_GRANT: 'invalid_grant',
+  UNSUPPORTED_GRANT_TYPE: 'unsupported_grant_type',
+};
+
+export const oauthErrorFor = (code: string): string => OAUTH_ERRORS[code] ?? 'invalid_request';

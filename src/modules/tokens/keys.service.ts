@@ -3,8 +3,10 @@ import { exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK, type K
 import type { Keyring } from '../../infra/keyring.js';
 import type { Clock } from '../../infra/clock.js';
 import type { SigningKeyStore } from './keys.store.js';
+import type { Algorithm } from '../../sdk/index.js';
+import type { WithTransaction } from '../../infra/db/unit-of-work.js';
 
-type Alg = 'ES256' | 'EdDSA' | 'RS256';
+type Alg = Algorithm;
 type Key = CryptoKey | KeyObject | Uint8Array;
 type LoadedKey = { kid: string; alg: Alg; publicJwk: JWK; publicKey: Key; privateKey?: Key; retiredAt: Date | null };
 
@@ -18,7 +20,9 @@ export function createKeyService({
   clock,
   alg,
   accessTokenTtl,
+  withTransaction,
 }: {
+  withTransaction: WithTransaction;
   store: SigningKeyStore;
   keyring: Keyring;
   clock: Clock;
@@ -65,12 +69,19 @@ export function createKeyService({
   }
 
   return {
+    /** Creates the first key unless one exists (under a lock: instances starting together make one). */
     async init() {
-      await store.insertIfNone(createKey, false);
+      await withTransaction(async (tx) => {
+        await store.lock(tx);
+        if (!(await store.hasActive(tx))) await store.replaceActive(await createKey(), tx);
+      });
       await reload();
     },
     async rotate() {
-      await store.insertIfNone(createKey, true);
+      await withTransaction(async (tx) => {
+        await store.lock(tx);
+        await store.replaceActive(await createKey(), tx);
+      });
       await reload();
     },
     reload,

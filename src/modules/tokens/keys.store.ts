@@ -1,7 +1,11 @@
-import type { Db } from '../../infra/db/connect.js';
 import { sql } from 'kysely';
+import type { Clock } from '../../infra/clock.js';
+import type { Db } from '../../infra/db/connect.js';
+import type { Executor } from '../../infra/db/unit-of-work.js';
 
-export function createSigningKeyStore(db: Db) {
+export type NewSigningKey = { kid: string; alg: string; public_jwk: string; private_enc: string };
+
+export function createSigningKeyStore(db: Db, clock: Clock) {
   return {
     /** Current key first, then retired keys whose tokens may still be alive. */
     listUsable(since: Date) {
@@ -12,17 +16,17 @@ export function createSigningKeyStore(db: Db) {
         .orderBy('created_at', 'desc')
         .execute();
     },
-    /** Inserts a key and retires the others, under a lock so two instances never both create one. */
-    async insertIfNone(create: () => Promise<{ kid: string; alg: string; public_jwk: string; private_enc: string }>, force: boolean) {
-      return db.transaction().execute(async (tx) => {
-        await sql`select pg_advisory_xact_lock(727276)`.execute(tx);
-        const active = await tx.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst();
-        if (active && !force) return false;
-        const key = await create();
-        await tx.updateTable('signing_keys').set({ retired_at: new Date() }).where('retired_at', 'is', null).execute();
-        await tx.insertInto('signing_keys').values(key).execute();
-        return true;
-      });
+    /** Serialises key creation across instances until the transaction ends. */
+    async lock(tx: Executor) {
+      await sql`select pg_advisory_xact_lock(727276)`.execute(tx);
+    },
+    async hasActive(tx: Executor) {
+      return !!(await tx.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst());
+    },
+    /** Retires the current key and makes `key` the one that signs. */
+    async replaceActive(key: NewSigningKey, tx: Executor) {
+      await tx.updateTable('signing_keys').set({ retired_at: clock.now() }).where('retired_at', 'is', null).execute();
+      await tx.insertInto('signing_keys').values(key).execute();
     },
   };
 }

@@ -1,17 +1,40 @@
 import { z } from 'zod';
 
-export const refreshGrant = z.strictObject({
-  grant_type: z.literal('refresh_token'),
-  refresh_token: z.string().min(1).max(512),
+/** What every grant that opens or continues a session answers (RFC 6749 §5.1, plus Tessera's fields). */
+export const tokenPair = z.object({
+  status: z.literal('authenticated'),
+  access_token: z.string(),
+  token_type: z.literal('Bearer'),
+  expires_in: z.number().int(),
+  refresh_token: z.string(),
+  refresh_expires_in: z.number().int(),
+  session_id: z.string(),
 });
 
-// Accepted so the contract is visible; PAT exchange arrives with personal access tokens.
+export type TokenPair = z.output<typeof tokenPair>;
+
+/** Cookie mode: the tokens travel only in HttpOnly cookies; the body carries the CSRF token. */
+export const cookieSession = z.object({
+  status: z.literal('authenticated'),
+  token_type: z.literal('cookie'),
+  expires_in: z.number().int(),
+  refresh_expires_in: z.number().int(),
+  session_id: z.string(),
+  csrf_token: z.string(),
+});
+
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+/**
+ * RFC 8693 token exchange. Part of the contract before any module serves it, so clients see the
+ * shape; the personal-access-token module registers the grant that answers it.
+ */
 export const tokenExchangeGrant = z.strictObject({
-  grant_type: z.literal('urn:ietf:params:oauth:grant-type:token-exchange'),
+  grant_type: z.literal(TOKEN_EXCHANGE),
   subject_token: z.string().min(1).max(512),
   subject_token_type: z.string().min(1).max(200),
 });
 
-export const tokenBody = z.discriminatedUnion('grant_type', [refreshGrant, tokenExchangeGrant]);
-
 export const jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
+
+export const discovery = z.record(z.string(), z.unknown());

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildTestApp, GOOD_PASSWORD, uniqueEmail, type TestApp } from '../../helpers/app.js';
+import { eventually } from '../../helpers/eventually.js';
 
 const CHROMIUM = process.env.TESSERA_TEST_CHROMIUM || '/usr/bin/chromium';
 
@@ -115,14 +116,15 @@ async function run() {
 
   /** The status the server answered a request with, from its own request log (lines after `since`). */
   async function serverStatus(since: number, method: string, url: string): Promise<number | undefined> {
-    for (let i = 0; i < 100; i++) {
-      const lines = ctx.logs.slice(since).map((l) => JSON.parse(l) as { msg?: string; reqId?: string; req?: { method?: string; url?: string }; res?: { statusCode?: number } });
-      const incoming = lines.find((l) => l.msg === 'incoming request' && l.req?.method === method && l.req?.url === url);
-      const done = incoming && lines.find((l) => l.msg === 'request completed' && l.reqId === incoming.reqId);
-      if (done) return done.res?.statusCode;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return undefined;
+    const done = await eventually(
+      () => {
+        const lines = ctx.logs.slice(since).map((l) => JSON.parse(l) as { msg?: string; reqId?: string; req?: { method?: string; url?: string }; res?: { statusCode?: number } });
+        const incoming = lines.find((l) => l.msg === 'incoming request' && l.req?.method === method && l.req?.url === url);
+        return incoming && lines.find((l) => l.msg === 'request completed' && l.reqId === incoming.reqId);
+      },
+      { timeoutMs: 2000, intervalMs: 20 },
+    ).catch(() => undefined);
+    return done?.res?.statusCode;
   }
 
   t.test('allowed origin: cookie login, HttpOnly cookies, CSRF header required, refresh and logout', async (t) => {

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildTestApp, GOOD_PASSWORD, loggedInUser, uniqueEmail } from '../../helpers/app.js';
-import { assertProblem, countUsers } from './support.js';
+import { assertProblem } from '../../helpers/problem.js';
+import { countUsers } from './support.js';
 
 // One app for the file; every case checks that nothing was written.
 const ctx = await buildTestApp(t, { env: { BODY_LIMIT_BYTES: '4096' } });
@@ -14,7 +15,6 @@ async function badRequest(t: Test, request: InjectOptions, status: number, code:
   t.not(res.statusCode, 500, 'never a 500');
   t.ok(res.statusCode >= 400 && res.statusCode < 500, `a 4xx (${res.statusCode})`);
   const body = assertProblem(t, res, status, code);
-  t.notOk(res.body.includes('at ') && res.body.includes('.ts:'), 'no stack trace');
   t.notMatch(res.body, /node_modules|\/work\/|src\//, 'no file paths');
   t.equal(await countUsers(ctx), before, 'no users row written');
   t.same(await ctx.db.selectFrom('users').select(['id', 'name', 'locale', 'updated_at']).orderBy('id').execute(), updatedBefore, 'no users row changed');

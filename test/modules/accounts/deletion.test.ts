@@ -1,6 +1,7 @@
 import t from 'tap';
 import { buildTestApp, createVerifiedUser, login } from '../../helpers/app.js';
-import { assertProblem, userByEmail } from './support.js';
+import { assertProblem } from '../../helpers/problem.js';
+import { userByEmail } from './support.js';
 
 t.test('DELETE /v1/me with a wrong password gets 403 INVALID_PASSWORD and deletes nothing', async (t) => {
   const ctx = await buildTestApp(t);

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { buildTestApp, GOOD_PASSWORD, loggedInUser, uniqueEmail } from '../../helpers/app.js';
-import { assertProblem, countUsers, mailsTo, userByEmail } from './support.js';
+import { assertProblem } from '../../helpers/problem.js';
+import { countUsers, mailsTo, userByEmail } from './support.js';
 
 const ctx = await buildTestApp(t);
 

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { buildTestApp, createVerifiedUser, login, type TestApp } from '../../helpers/app.js';
-import { assertProblem, userByEmail, waitForMail } from './support.js';
+import { assertProblem } from '../../helpers/problem.js';
+import { userByEmail, waitForMail } from './support.js';
 
 const NEW_PASSWORD = 'saffron-meadow-kettle-77';
 const ctx = await buildTestApp(t);

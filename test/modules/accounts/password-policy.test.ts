@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import argon2 from 'argon2';
 import t, { type Test } from 'tap';
 import { buildTestApp, createVerifiedUser, GOOD_PASSWORD, login, uniqueEmail, type TestApp } from '../../helpers/app.js';
-import { assertProblem, countUsers, userByEmail } from './support.js';
+import { assertProblem } from '../../helpers/problem.js';
+import { countUsers, userByEmail } from './support.js';
 
 const signup = (ctx: TestApp, password: string, email = uniqueEmail()) =>
   ctx.app.inject({ method: 'POST', url: '/v1/signup', payload: { email, password, name: 'Policy' } });

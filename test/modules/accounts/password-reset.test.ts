@@ -1,7 +1,8 @@
 import t from 'tap';
 import { offsetClock } from '../../../src/infra/clock.js';
 import { buildTestApp, createVerifiedUser, GOOD_PASSWORD, login, uniqueEmail, waitForLinkToken, type TestApp } from '../../helpers/app.js';
-import { assertProblem, linkIn, mailsTo, userByEmail, waitForMail } from './support.js';
+import { assertProblem } from '../../helpers/problem.js';
+import { linkIn, mailsTo, userByEmail, waitForMail } from './support.js';
 
 const PUBLIC_URL = 'https://id.example.test';
 const NEW_PASSWORD = 'juniper-orbit-canvas-19';

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { buildTestApp, loggedInUser } from '../../helpers/app.js';
-import { assertProblem, userByEmail } from './support.js';
+import { assertProblem } from '../../helpers/problem.js';
+import { userByEmail } from './support.js';
 
 const ctx = await buildTestApp(t);
 

@@ -9,7 +9,7 @@ t.test('security events form a hash chain that detects an edit made behind the d
   await ctx.app.inject({ method: 'POST', url: '/v1/me/sessions/revoke-others', headers: user.auth });
   // Detached writes land just after the response.
   await new Promise((r) => setTimeout(r, 100));
-  const before = await ctx.app.services.audit.verifyChain();
+  const before = await ctx.services.audit.verifyChain();
   t.ok(before.ok, 'the untouched chain verifies');
   t.ok(before.checked >= 3, `checked ${before.checked} events`);
 
@@ -24,7 +24,7 @@ t.test('security events form a hash chain that detects an edit made behind the d
   await sql`alter table audit_events disable trigger audit_events_no_update`.execute(ctx.db);
   const victim = await ctx.db.selectFrom('audit_events').select(['id', 'seq']).orderBy('seq').offset(1).limit(1).executeTakeFirstOrThrow();
   await sql`update audit_events set data = '{"forged":true}' where seq = ${victim.seq}`.execute(ctx.db);
-  const after = await ctx.app.services.audit.verifyChain();
+  const after = await ctx.services.audit.verifyChain();
   t.notOk(after.ok, 'the edit breaks the chain');
   t.equal(after.broken_at, victim.id, 'and verification names the edited event');
 });

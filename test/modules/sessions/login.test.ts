@@ -2,6 +2,7 @@ import t from 'tap';
 import { sql } from 'kysely';
 import { createHash } from 'node:crypto';
 import { buildTestApp, createVerifiedUser, login, uniqueEmail } from '../../helpers/app.js';
+import { assertProblem } from '../../helpers/problem.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
@@ -30,12 +31,9 @@ t.test('a wrong password and an unknown email get the same 401 INVALID_CREDENTIA
   const user = await createVerifiedUser(ctx);
   const wrong = await login(ctx, user.email, 'not-the-right-password-1');
   const unknown = await login(ctx, uniqueEmail('nobody'), 'not-the-right-password-1');
-  t.equal(wrong.res.statusCode, 401);
-  t.equal(unknown.res.statusCode, 401);
-  t.equal(wrong.body.code, 'INVALID_CREDENTIALS');
-  t.match(wrong.res.headers['content-type'], /application\/problem\+json/);
+  assertProblem(t, wrong.res, 401, 'INVALID_CREDENTIALS', 'wrong password');
+  assertProblem(t, unknown.res, 401, 'INVALID_CREDENTIALS', 'unknown email');
   t.equal(wrong.res.headers['content-type'], unknown.res.headers['content-type']);
-  t.ok(wrong.body.request_id, 'problem carries a request id');
   t.not(wrong.body.request_id, unknown.body.request_id);
   const strip = ({ request_id: _r, ...rest }: Record<string, unknown>) => rest;
   t.same(strip(wrong.body), strip(unknown.body), 'identical apart from request_id');

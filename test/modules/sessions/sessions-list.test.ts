@@ -1,6 +1,7 @@
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { buildTestApp, createVerifiedUser, login, loggedInUser, type TestApp } from '../../helpers/app.js';
+import { assertProblem } from '../../helpers/problem.js';
 
 const CHROME_MAC = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
 const FIREFOX_WIN = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0';
@@ -21,9 +22,8 @@ async function list(ctx: TestApp, tokens: Tokens) {
   return { res, sessions: res.statusCode === 200 ? (res.json().sessions as Array<Record<string, any>>) : [] };
 }
 
-async function me(ctx: TestApp, tokens: Tokens) {
-  const res = await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(tokens) });
-  return { status: res.statusCode, code: res.json().code as string | undefined };
+function me(ctx: TestApp, tokens: Tokens) {
+  return ctx.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(tokens) });
 }
 
 t.test('GET /v1/me/sessions lists every session with its device, marking only the caller\'s as current', async (t) => {
@@ -68,8 +68,8 @@ t.test('DELETE /v1/me/sessions/{id} revokes the other session: 204, its token 40
   const del = await ctx.app.inject({ method: 'DELETE', url: `/v1/me/sessions/${win.session_id}`, headers: bearer(mac) });
   t.equal(del.statusCode, 204);
   t.equal(del.body, '');
-  t.same(await me(ctx, win), { status: 401, code: 'SESSION_REVOKED' });
-  t.equal((await me(ctx, mac)).status, 200, 'the caller stays signed in');
+  assertProblem(t, await me(ctx, win), 401, 'SESSION_REVOKED');
+  t.equal((await me(ctx, mac)).statusCode, 200, 'the caller stays signed in');
   const { sessions } = await list(ctx, mac);
   t.same(sessions.map((s) => s.id), [mac.session_id]);
   const row = await ctx.db.selectFrom('sessions').selectAll().where('id', '=', win.session_id).executeTakeFirstOrThrow();
@@ -78,7 +78,7 @@ t.test('DELETE /v1/me/sessions/{id} revokes the other session: 204, its token 40
   const again = await ctx.app.inject({ method: 'DELETE', url: `/v1/me/sessions/${win.session_id}`, headers: bearer(mac) });
   t.equal(again.statusCode, 404, 'revoking twice is not found');
   const refresh = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token', refresh_token: win.refresh_token } });
-  t.equal(refresh.json().code, 'INVALID_GRANT', 'its refresh token is dead');
+  assertProblem(t, refresh, 400, 'INVALID_GRANT', 'its refresh token is dead');
 });
 
 t.test('DELETE of an unknown or another user\'s session id is 404 SESSION_NOT_FOUND and changes nothing', async (t) => {
@@ -86,11 +86,9 @@ t.test('DELETE of an unknown or another user\'s session id is 404 SESSION_NOT_FO
   const a = await loggedInUser(ctx);
   const b = await loggedInUser(ctx);
   const unknown = await ctx.app.inject({ method: 'DELETE', url: `/v1/me/sessions/${randomUUID()}`, headers: b.auth });
-  t.equal(unknown.statusCode, 404);
-  t.equal(unknown.json().code, 'SESSION_NOT_FOUND');
+  assertProblem(t, unknown, 404, 'SESSION_NOT_FOUND');
   const cross = await ctx.app.inject({ method: 'DELETE', url: `/v1/me/sessions/${a.tokens.session_id}`, headers: b.auth });
-  t.equal(cross.statusCode, 404, 'B cannot revoke A\'s session');
-  t.equal(cross.json().code, 'SESSION_NOT_FOUND');
+  assertProblem(t, cross, 404, 'SESSION_NOT_FOUND', "B cannot revoke A's session");
   const strip = ({ request_id: _r, ...rest }: Record<string, unknown>) => rest;
   t.same(strip(cross.json()), strip(unknown.json()), 'same answer as for an id that does not exist');
   t.equal((await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: a.auth })).statusCode, 200, 'A\'s session is alive');
@@ -104,8 +102,7 @@ t.test('DELETE with an id that is not a uuid is 400', async (t) => {
   const user = await loggedInUser(ctx);
   for (const id of ['not-a-uuid', '1', `${user.tokens.session_id}x`]) {
     const res = await ctx.app.inject({ method: 'DELETE', url: `/v1/me/sessions/${id}`, headers: user.auth });
-    t.equal(res.statusCode, 400, id);
-    t.equal(res.json().code, 'VALIDATION_FAILED');
+    assertProblem(t, res, 400, 'VALIDATION_FAILED', id);
   }
   t.equal((await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: user.auth })).statusCode, 200);
 });
@@ -118,9 +115,9 @@ t.test('POST /v1/me/sessions/revoke-others revokes every other session and keeps
   const res = await ctx.app.inject({ method: 'POST', url: '/v1/me/sessions/revoke-others', headers: bearer(mac) });
   t.equal(res.statusCode, 200);
   t.same(res.json(), { revoked: 2 });
-  t.same(await me(ctx, win), { status: 401, code: 'SESSION_REVOKED' });
-  t.same(await me(ctx, third), { status: 401, code: 'SESSION_REVOKED' });
-  t.equal((await me(ctx, mac)).status, 200, 'current session works');
+  assertProblem(t, await me(ctx, win), 401, 'SESSION_REVOKED');
+  assertProblem(t, await me(ctx, third), 401, 'SESSION_REVOKED');
+  t.equal((await me(ctx, mac)).statusCode, 200, 'current session works');
   t.equal((await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: other.auth })).statusCode, 200, 'another user is untouched');
   t.same((await list(ctx, mac)).sessions.map((s) => s.id), [mac.session_id]);
   const again = await ctx.app.inject({ method: 'POST', url: '/v1/me/sessions/revoke-others', headers: bearer(mac) });
@@ -133,11 +130,9 @@ t.test('POST /v1/logout: 204, the access token is then 401 SESSION_REVOKED and t
   const out = await ctx.app.inject({ method: 'POST', url: '/v1/logout', headers: user.auth });
   t.equal(out.statusCode, 204);
   const after = await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: user.auth });
-  t.equal(after.statusCode, 401);
-  t.equal(after.json().code, 'SESSION_REVOKED');
+  assertProblem(t, after, 401, 'SESSION_REVOKED');
   const refresh = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token', refresh_token: user.tokens.refresh_token } });
-  t.equal(refresh.statusCode, 400);
-  t.equal(refresh.json().code, 'INVALID_GRANT');
+  assertProblem(t, refresh, 400, 'INVALID_GRANT');
   const row = await ctx.db.selectFrom('sessions').selectAll().where('id', '=', user.tokens.session_id).executeTakeFirstOrThrow();
   t.ok(row.revoked_at);
   t.equal(row.revoked_reason, 'logout');
@@ -152,6 +147,6 @@ t.test('a new instance on the same database with an empty KV still rejects a rev
   t.equal(del.statusCode, 204);
   const fresh = await buildTestApp(t, { shareDb: { db: ctx.db, url: ctx.dbUrl }, kv: 'memory' });
   t.not(fresh.kv, ctx.kv, 'a separate KV store');
-  t.same(await me(fresh, win), { status: 401, code: 'SESSION_REVOKED' }, 'revoked on the new instance too');
-  t.equal((await me(fresh, mac)).status, 200, 'the live session works on the new instance');
+  assertProblem(t, await me(fresh, win), 401, 'SESSION_REVOKED', 'revoked on the new instance too');
+  t.equal((await me(fresh, mac)).statusCode, 200, 'the live session works on the new instance');
 });

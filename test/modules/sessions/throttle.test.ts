@@ -1,6 +1,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { buildTestApp, createVerifiedUser, uniqueEmail, type TestApp } from '../../helpers/app.js';
+import { assertProblem } from '../../helpers/problem.js';
 import { offsetClock } from '../../../src/infra/clock.js';
 
 const THROTTLE_ENV = {
@@ -19,12 +20,11 @@ async function setup(t: Test) {
 
 async function attempt(ctx: TestApp, email: string, password: string, remoteAddress = '127.0.0.1') {
   const res = await ctx.app.inject({ method: 'POST', url: '/v1/login', payload: { email, password }, remoteAddress });
-  return { status: res.statusCode, body: res.json(), retryAfter: res.headers['retry-after'] as string | undefined };
+  return { res, status: res.statusCode, body: res.json(), retryAfter: res.headers['retry-after'] as string | undefined };
 }
 
 function assertThrottled(t: Test, r: Awaited<ReturnType<typeof attempt>>, expectedWait?: number) {
-  t.equal(r.status, 429, 'throttled');
-  t.equal(r.body.code, 'LOGIN_THROTTLED');
+  assertProblem(t, r.res, 429, 'LOGIN_THROTTLED', 'throttled');
   t.match(r.retryAfter, /^\d+$/, `Retry-After is integer seconds (${r.retryAfter})`);
   const wait = Number(r.retryAfter);
   t.ok(wait >= 1 && wait <= 8, 'Retry-After within 1..8');

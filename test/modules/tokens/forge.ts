@@ -7,7 +7,7 @@ export async function signWithAppKey(
   claims: JWTPayload,
   header: { typ?: string; kid?: string } = {},
 ): Promise<string> {
-  const key = ctx.app.services.keys.signingKey();
+  const key = ctx.services.keys.signingKey();
   return new SignJWT(claims)
     .setProtectedHeader({ alg: key.alg, typ: header.typ ?? 'at+jwt', kid: header.kid ?? key.kid })
     .sign(key.privateKey!);

@@ -66,7 +66,7 @@ t.test('the signing key\'s private half is stored encrypted, not as plaintext JS
   t.ok(row.private_enc.startsWith('v1.'), 'keyring ciphertext');
   t.notOk(row.private_enc.trim().startsWith('{'), 'not JSON');
   t.throws(() => JSON.parse(row.private_enc));
-  const key = ctx.app.services.keys.signingKey();
+  const key = ctx.services.keys.signingKey();
   t.equal(key.kid, row.kid);
   t.notOk(row.private_enc.includes('"d"'), 'no JWK member names visible');
   t.equal((row.public_jwk as Record<string, unknown>).d, undefined, 'public_jwk has no private part');

@@ -6,10 +6,10 @@ t.test('key rotation: JWKS lists both kids, old tokens still verify, new logins 
   const ctx = await buildTestApp(t);
   const before = await loggedInUser(ctx);
   const oldKid = decode(before.tokens.access_token).header.kid!;
-  t.equal(ctx.app.services.keys.signingKey().kid, oldKid);
+  t.equal(ctx.services.keys.signingKey().kid, oldKid);
 
-  await ctx.app.services.keys.rotate();
-  const newKid = ctx.app.services.keys.signingKey().kid;
+  await ctx.services.keys.rotate();
+  const newKid = ctx.services.keys.signingKey().kid;
   t.not(newKid, oldKid, 'a new signing key');
 
   const jwks = await ctx.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
@@ -35,10 +35,10 @@ t.test('key rotation: JWKS lists both kids, old tokens still verify, new logins 
 t.test('another instance on the same database picks up a rotation: it verifies tokens signed with the new kid', async (t) => {
   const ctx = await buildTestApp(t);
   const other = await buildTestApp(t, { shareDb: { db: ctx.db, url: ctx.dbUrl } });
-  await ctx.app.services.keys.rotate();
+  await ctx.services.keys.rotate();
   const user = await loggedInUser(ctx);
   const kid = decode(user.tokens.access_token).header.kid;
-  t.equal(kid, ctx.app.services.keys.signingKey().kid);
+  t.equal(kid, ctx.services.keys.signingKey().kid);
   await new Promise((r) => setTimeout(r, 1100)); // unknown-kid reloads are rate limited to one a second
   t.equal((await me(other, user.tokens.access_token)).res.statusCode, 200, 'the unknown kid makes the other instance reload');
 });

@@ -1,6 +1,6 @@
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import { sha256 } from '../../infra/random.js';
-import { normalizeEmail } from '../accounts/normalize-email.js';
+import { normalizeEmail } from './normalize-email.js';
 
 export type ThrottlePolicy = {
   accountFreeFailures: number;
@@ -11,14 +11,14 @@ export type ThrottlePolicy = {
 };
 
 /**
- * Login attempts, counted per account and per IP before the password is checked, so that
+ * Password guesses (logins, and passwords re-entered to confirm a change), counted per account and per IP before the password is checked, so that
  * a burst of parallel guesses is counted as a burst. Past the free attempts, each further one
  * must take a lock (SET NX) that lasts twice as long as the last, up to a cap: one guess per
  * lock period, however many arrive at once. Counts expire with their window, so an attacker can
  * slow a real user down but never lock them out for good. Unknown emails are counted like known
  * ones, so a 429 says nothing about whether an account exists.
  */
-export function createLoginThrottle(kv: KeyValueStore, policy: ThrottlePolicy) {
+export function createPasswordThrottle(kv: KeyValueStore, policy: ThrottlePolicy) {
   const account = (email: string) => sha256(normalizeEmail(email)).toString('hex').slice(0, 32);
   const keys = (email: string, ip: string) => ({
     acctCount: `tessera:{login}:count:acct:${account(email)}`,
@@ -57,4 +57,4 @@ export function createLoginThrottle(kv: KeyValueStore, policy: ThrottlePolicy) {
   };
 }
 
-export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
+export type PasswordThrottle = ReturnType<typeof createPasswordThrottle>;

@@ -1,0 +1,50 @@
+import type { Clock } from '../../infra/clock.js';
+import type { Db } from '../../infra/db/connect.js';
+import type { WithTransaction } from '../../infra/db/unit-of-work.js';
+import type { KeyValueStore } from '../../infra/kv/kv.js';
+import type { Logger } from '../../infra/logger.js';
+import type { Mailer } from '../../infra/mailer.js';
+import type { AuditService } from '../audit/index.js';
+import type { SessionService } from '../sessions/index.js';
+import { createPasswordHasher, type Argon2Params } from './password-hasher.js';
+import { createPasswordThrottle, type ThrottlePolicy } from './password-throttle.js';
+import { accountRoutes } from './routes.js';
+import { createAccountService } from './service.js';
+import { createAccountStore } from './store.js';
+
+type Deps = {
+  db: Db;
+  withTransaction: WithTransaction;
+  kv: KeyValueStore;
+  mailer: Mailer;
+  clock: Clock;
+  logger: Logger;
+  audit: AuditService;
+  sessions: SessionService;
+  argon2: Argon2Params;
+  throttle: ThrottlePolicy;
+  publicUrl: string;
+  requireEmailVerification: boolean;
+};
+
+/** Accounts and their password: signup, verification, profile, password change and reset, deletion. */
+export function createAccountsModule(deps: Deps) {
+  const hasher = createPasswordHasher(deps.argon2);
+  const service = createAccountService({
+    store: createAccountStore(deps.db, deps.clock),
+    throttle: createPasswordThrottle(deps.kv, deps.throttle),
+    hasher,
+    withTransaction: deps.withTransaction,
+    mailer: deps.mailer,
+    audit: deps.audit,
+    sessions: deps.sessions,
+    clock: deps.clock,
+    logger: deps.logger,
+    publicUrl: deps.publicUrl,
+    requireEmailVerification: deps.requireEmailVerification,
+  });
+  return { service, hasher, routes: accountRoutes(service) };
+}
+
+export type { AccountService, PasswordCheck, Profile } from './service.js';
+export type { UserRow } from './store.js';

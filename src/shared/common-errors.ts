@@ -1,0 +1,26 @@
+import { defineErrors } from './errors.js';
+
+/** Codes any route may answer, raised by the framework around the routes rather than by a service. */
+export const requestError = defineErrors({
+  VALIDATION_FAILED: [400, 'Invalid request'],
+  MALFORMED_BODY: [400, 'Malformed body'],
+  BAD_REQUEST: [400, 'Bad request'],
+  ROUTE_NOT_FOUND: [404, 'Not found'],
+  BODY_TOO_LARGE: [413, 'Body too large'],
+  UNSUPPORTED_MEDIA_TYPE: [415, 'Unsupported media type'],
+  RATE_LIMITED: [429, 'Too many requests'],
+  INTERNAL: [500, 'Internal error'],
+  UNDECLARED_ERROR: [500, 'Undeclared error'],
+} as const);
+
+/** The authenticator chain and the permission guard. */
+export const authError = defineErrors({
+  AUTHENTICATION_REQUIRED: [401, 'Authentication required'],
+  INVALID_TOKEN: [401, 'Invalid access token'],
+  SESSION_REVOKED: [401, 'Session revoked'],
+  CSRF_TOKEN_INVALID: [403, 'CSRF token missing or invalid'],
+  PERMISSION_DENIED: [403, 'Permission denied'],
+} as const);
+
+/** Codes every route may answer without declaring them (they come from the framework). */
+export const FRAMEWORK_CODES: ReadonlySet<string> = new Set(requestError.codes);
