@@ -24,7 +24,10 @@ function allProcs(): Proc[] {
   } catch {
     return [];
   }
-  return names.filter((n) => /^\d+$/.test(n)).map((n) => readProc(Number(n))).filter((p): p is Proc => p !== null);
+  return names
+    .filter((n) => /^\d+$/.test(n))
+    .map((n) => readProc(Number(n)))
+    .filter((p): p is Proc => p !== null);
 }
 
 function machineBusyTicks(): { busy: number; total: number } {

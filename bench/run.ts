@@ -83,7 +83,8 @@ function build() {
   log('building (tsc -p tsconfig.build.json)');
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   const res = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
-  if (!existsSync(path.join(ROOT, 'dist', 'src', 'main.js'))) throw new Error(`build produced no dist/src/main.js:\n${res.stdout}${res.stderr}`);
+  if (!existsSync(path.join(ROOT, 'dist', 'src', 'main.js')))
+    throw new Error(`build produced no dist/src/main.js:\n${res.stdout}${res.stderr}`);
   // tsc still emits on type errors; the bench measures what was emitted and says so.
   if (res.status !== 0) log(`warning: tsc reported errors (emitted anyway):\n${res.stdout.split('\n').slice(0, 10).join('\n')}`);
 }
@@ -219,7 +220,8 @@ async function main() {
   cleanups.push({ name: 'bench db pool', fn: () => db.destroy() });
   await migrate(db);
   if (PG_SYNCHRONOUS_COMMIT) {
-    if (!/^(on|off|local|remote_write|remote_apply)$/.test(PG_SYNCHRONOUS_COMMIT)) throw new Error('BENCH_PG_SYNCHRONOUS_COMMIT must be on, off or local');
+    if (!/^(on|off|local|remote_write|remote_apply)$/.test(PG_SYNCHRONOUS_COMMIT))
+      throw new Error('BENCH_PG_SYNCHRONOUS_COMMIT must be on, off or local');
     await sql.raw(`alter database tessera set synchronous_commit = ${PG_SYNCHRONOUS_COMMIT}`).execute(db);
     log(`postgres: synchronous_commit = ${PG_SYNCHRONOUS_COMMIT} for database tessera (diagnostic)`);
   }
@@ -307,7 +309,12 @@ async function main() {
     const relogin = (i: number) => loginOnce(client, emails[i % emails.length]);
     await refreshLoop(client, sessions, 1, relogin); // warm-up: JIT, pool connections, sockets
     const refresh = await measured('refresh (POST /v1/token)', ctx, () => refreshLoop(client, sessions, SECONDS, relogin));
-    scenarios.push({ ...refresh, bound: 'ES256 sign', boundPerSecond: primitives.es256SignPerSecond, ratio: refresh.perSecond / primitives.es256SignPerSecond });
+    scenarios.push({
+      ...refresh,
+      bound: 'ES256 sign',
+      boundPerSecond: primitives.es256SignPerSecond,
+      ratio: refresh.perSecond / primitives.es256SignPerSecond,
+    });
     targets.push({
       target: `refresh >= ${TARGET_REFRESH_PER_SECOND}/s with p99 < ${TARGET_REFRESH_P99_MS} ms`,
       actual: `${fmt(refresh.perSecond)}/s, p99 ${fmt(refresh.p99)} ms`,
@@ -328,14 +335,25 @@ async function main() {
     const me = await measured('me (GET /v1/me)', ctx, async () =>
       fromCannon(await autocannon({ url: server.url, connections: ME_CONNECTIONS, duration: SECONDS, requests: [meRequest] })),
     );
-    scenarios.push({ ...me, bound: 'ES256 verify', boundPerSecond: primitives.es256VerifyPerSecond, ratio: me.perSecond / primitives.es256VerifyPerSecond });
+    scenarios.push({
+      ...me,
+      bound: 'ES256 verify',
+      boundPerSecond: primitives.es256VerifyPerSecond,
+      ratio: me.perSecond / primitives.es256VerifyPerSecond,
+    });
   }
 
   const out: string[] = [];
   out.push('');
-  out.push(`Tessera bench: ${CORES} cores (${os.cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}, ${USERS} users, ${SECONDS} s per scenario`);
-  out.push(`argon2id m=${ARGON2.memoryCost} KiB t=${ARGON2.timeCost} p=${ARGON2.parallelism}: ${fmt(primitives.argon2MsPerVerify)} ms per verify, ${primitives.argon2InFlight} in flight`);
-  out.push(`load: login ${LOGIN_CONNECTIONS} connections (autocannon); refresh ${REFRESH_WORKERS} chained workers (node:http keep-alive); me ${ME_CONNECTIONS} connections (autocannon)`);
+  out.push(
+    `Tessera bench: ${CORES} cores (${os.cpus()[0]?.model ?? 'unknown cpu'}), node ${process.version}, ${USERS} users, ${SECONDS} s per scenario`,
+  );
+  out.push(
+    `argon2id m=${ARGON2.memoryCost} KiB t=${ARGON2.timeCost} p=${ARGON2.parallelism}: ${fmt(primitives.argon2MsPerVerify)} ms per verify, ${primitives.argon2InFlight} in flight`,
+  );
+  out.push(
+    `load: login ${LOGIN_CONNECTIONS} connections (autocannon); refresh ${REFRESH_WORKERS} chained workers (node:http keep-alive); me ${ME_CONNECTIONS} connections (autocannon)`,
+  );
   out.push('');
   out.push(table(scenarios));
   out.push('');
@@ -346,14 +364,19 @@ async function main() {
   out.push('  scenario                     tessera  postgres  redis  loadgen  other  machine   xacts/req  wal fsyncs/req  failures');
   for (const s of scenarios) {
     const c = s.cpu;
-    const failures = Object.entries(s.failures).map(([k, v]) => `${k}:${v}`).join(' ') || 'none';
+    const failures =
+      Object.entries(s.failures)
+        .map(([k, v]) => `${k}:${v}`)
+        .join(' ') || 'none';
     out.push(
       `  ${s.name.padEnd(27)}  ${fmt(c.tessera, 2).padStart(7)}  ${fmt(c.postgres, 2).padStart(8)}  ${fmt(c.redis, 2).padStart(5)}  ${fmt(c.loadgen, 2).padStart(7)}  ${fmt(c.other, 2).padStart(5)}  ${`${fmt(c.machine, 2)}/${c.cores}`.padStart(7)}   ${fmt(s.xactsPerRequest, 2).padStart(9)}  ${fmt(s.walFsyncsPerRequest, 2).padStart(14)}  ${failures}`,
     );
   }
   const busiest = Math.max(0, ...scenarios.map((s) => s.cpu.other));
   if (busiest > 0.1 * CORES) {
-    out.push(`WARNING: other processes used up to ${fmt(busiest, 2)} of ${CORES} cores during the run; these numbers understate Tessera. Re-run on a quiet machine.`);
+    out.push(
+      `WARNING: other processes used up to ${fmt(busiest, 2)} of ${CORES} cores during the run; these numbers understate Tessera. Re-run on a quiet machine.`,
+    );
   }
   out.push(`(total ${((Date.now() - startedAt) / 1000).toFixed(0)} s)`);
   process.stdout.write(`${out.join('\n')}\n`);

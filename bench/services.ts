@@ -29,7 +29,11 @@ export async function postmasterPid(dataDir: string): Promise<number | null> {
  * Tessera as a separate process: the compiled build (node dist/src/main.js) unless
  * BENCH_TSX=1, then src/main.ts through tsx. Resolves once /readyz answers 200.
  */
-export async function startTessera(root: string, env: Record<string, string>, port: number): Promise<Service & { child: ChildProcess; output(): string }> {
+export async function startTessera(
+  root: string,
+  env: Record<string, string>,
+  port: number,
+): Promise<Service & { child: ChildProcess; output(): string }> {
   const main = process.env.BENCH_TSX === '1' ? ['--import', 'tsx', 'src/main.ts'] : ['dist/src/main.js'];
   // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=.bench/prof" to profile the server.
   const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -45,7 +49,10 @@ export async function startTessera(root: string, env: Record<string, string>, po
   const deadline = Date.now() + 30_000;
   while (true) {
     if (child.exitCode !== null) throw new Error(`Tessera exited with ${child.exitCode} during startup:\n${output}`);
-    const ready = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ready) break;
     if (Date.now() > deadline) {
       await stopChild(child);

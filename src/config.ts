@@ -12,13 +12,19 @@ const optionalBool = z
   .optional()
   .transform((v) => (v === undefined ? undefined : ['true', '1', 'yes'].includes(v)));
 
-const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
 
 const list = z
   .string()
   .optional()
-  .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []));
+  .transform((v) =>
+    v
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [],
+  );
 
 const url = (protocols: string[]) =>
   z
@@ -53,7 +59,10 @@ const envSchema = z.object({
       if (v === undefined || v === '' || v === 'false' || v === '0') return false;
       if (v === 'true') return true;
       if (/^\d+$/.test(v)) return Number(v);
-      const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+      const list = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       if (list.every((e) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(e))) return list;
       ctx.addIssue({ code: 'custom', message: 'must be false, true, a hop count or a comma-separated list of IPs/CIDRs' });
       return z.NEVER;

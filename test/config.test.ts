@@ -23,7 +23,9 @@ t.test('with DATABASE_URL, migrations and mail-to-log are off unless asked for',
 });
 
 t.test('every bad variable is named in the error', async (t) => {
-  const err = t.throws(() => loadConfig({ PORT: 'abc', REDIS_URL: 'http://x', REQUIRE_EMAIL_VERIFICATION: 'maybe', TRUST_PROXY: 'everyone' })) as Error;
+  const err = t.throws(() =>
+    loadConfig({ PORT: 'abc', REDIS_URL: 'http://x', REQUIRE_EMAIL_VERIFICATION: 'maybe', TRUST_PROXY: 'everyone' }),
+  ) as Error;
   t.ok(err instanceof ConfigError);
   for (const name of ['PORT', 'REDIS_URL', 'REQUIRE_EMAIL_VERIFICATION', 'TRUST_PROXY']) t.match(err.message, name);
 });

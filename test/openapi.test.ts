@@ -14,7 +14,18 @@ t.test('GET /openapi.json serves the document with every contract path', async (
   const res = await ctx.app.inject({ method: 'GET', url: '/openapi.json' });
   t.equal(res.statusCode, 200);
   const paths = Object.keys(res.json().paths);
-  for (const p of ['/v1/signup', '/v1/login', '/v1/token', '/v1/token/refresh', '/v1/logout', '/v1/me', '/v1/me/sessions', '/v1/me/sessions/{id}', '/v1/password/reset', '/.well-known/jwks.json']) {
+  for (const p of [
+    '/v1/signup',
+    '/v1/login',
+    '/v1/token',
+    '/v1/token/refresh',
+    '/v1/logout',
+    '/v1/me',
+    '/v1/me/sessions',
+    '/v1/me/sessions/{id}',
+    '/v1/password/reset',
+    '/.well-known/jwks.json',
+  ]) {
     t.ok(paths.includes(p), `documents ${p}`);
   }
   const login = res.json().paths['/v1/login'].post;

@@ -30,7 +30,13 @@ export function createCsrf(secrets: Buffer[]) {
 export type Csrf = ReturnType<typeof createCsrf>;
 
 /** What a grant or a login hands over, as far as cookies are concerned. */
-export type SessionTokens = { access_token: string; expires_in: number; refresh_token: string; refresh_expires_in: number; session_id: string };
+export type SessionTokens = {
+  access_token: string;
+  expires_in: number;
+  refresh_token: string;
+  refresh_expires_in: number;
+  session_id: string;
+};
 
 export function setSessionCookies(reply: FastifyReply, tokens: SessionTokens, csrfToken: string, secure: boolean) {
   const base = { httpOnly: true, secure, sameSite: 'strict' as const, path: '/' };

@@ -11,6 +11,7 @@ import { authOf } from './principal.js';
 export function requirePermission(...required: [Permission, ...Permission[]]) {
   return async function permissionGuard(request: FastifyRequest) {
     const { allowed, missing } = hasPermissions(authOf(request).permissions, required);
-    if (!allowed) throw authError('PERMISSION_DENIED', `This needs the permission${missing.length > 1 ? 's' : ''} ${missing.join(', ')}.`, { missing });
+    if (!allowed)
+      throw authError('PERMISSION_DENIED', `This needs the permission${missing.length > 1 ? 's' : ''} ${missing.join(', ')}.`, { missing });
   };
 }

@@ -7,12 +7,20 @@ import type { Metrics } from './metrics.js';
 
 export function opsRoutes(app: App, { db, kv, metrics }: { db: Db; kv: KeyValueStore; metrics: Metrics }) {
   const tags = ['operations'];
-  app.get('/healthz', { schema: { tags, response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+  app.get('/healthz', { schema: { tags, response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({
+    status: 'ok' as const,
+  }));
 
-  const check = z.object({ status: z.enum(['ok', 'unavailable']), checks: z.object({ postgres: z.boolean(), kv: z.boolean(), kv_kind: z.string() }) });
+  const check = z.object({
+    status: z.enum(['ok', 'unavailable']),
+    checks: z.object({ postgres: z.boolean(), kv: z.boolean(), kv_kind: z.string() }),
+  });
   app.get('/readyz', { schema: { tags, response: { 200: check, 503: check } } }, async (_req, reply) => {
     const [postgres, kvOk] = await Promise.all([
-      sql`select 1`.execute(db).then(() => true, () => false),
+      sql`select 1`.execute(db).then(
+        () => true,
+        () => false,
+      ),
       kv.ping(),
     ]);
     const ok = postgres && kvOk;

@@ -114,8 +114,18 @@ export function createProblemHandler(options: { strict: boolean; extend?: Proble
       return send(reply, request, requestError('INTERNAL', 'The server could not complete the request.'), options.extend);
     }
     if (options.strict && request.routeOptions.url && undeclared(error, request)) {
-      request.log.error({ code: error.code, status: error.status, route: request.routeOptions.url }, 'error code not declared by the route');
-      return send(reply, request, requestError('UNDECLARED_ERROR', `${error.code} (${error.status}) is not declared by ${request.method} ${request.routeOptions.url}.`));
+      request.log.error(
+        { code: error.code, status: error.status, route: request.routeOptions.url },
+        'error code not declared by the route',
+      );
+      return send(
+        reply,
+        request,
+        requestError(
+          'UNDECLARED_ERROR',
+          `${error.code} (${error.status}) is not declared by ${request.method} ${request.routeOptions.url}.`,
+        ),
+      );
     }
     return send(reply, request, error, options.extend);
   };

@@ -8,7 +8,10 @@ export const email = z.string().trim().email({ message: 'Must be a valid email a
 // Length is enforced by the password policy, with a reason the user can act on; this only
 // bounds what is worth hashing.
 export const password = z.string().min(1).max(1024);
-export const locale = z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'Must be a BCP 47 language tag such as en or pt-BR').max(35);
+export const locale = z
+  .string()
+  .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'Must be a BCP 47 language tag such as en or pt-BR')
+  .max(35);
 // Control characters have no place in a name, and Postgres refuses NUL in text outright.
 export const displayName = z
   .string()

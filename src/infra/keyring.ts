@@ -30,9 +30,7 @@ export function parseKeyring(spec: string): Entry[] {
       const [id, material] = colon > 0 ? [part.slice(0, colon), part.slice(colon + 1)] : [null, part];
       const key = Buffer.from(material, 'base64');
       if (key.length !== 32) {
-        throw new KeyringError(
-          `TESSERA_ENCRYPTION_KEYS: key ${index + 1} must be 32 bytes of base64 (got ${key.length} bytes)`,
-        );
+        throw new KeyringError(`TESSERA_ENCRYPTION_KEYS: key ${index + 1} must be 32 bytes of base64 (got ${key.length} bytes)`);
       }
       const keyId = id ?? sha256(key).toString('hex').slice(0, 8);
       if (!/^[A-Za-z0-9_-]{1,32}$/.test(keyId)) {

@@ -8,5 +8,8 @@ import path from 'node:path';
 export function projectRoot(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const parts = here.split(path.sep);
-  return parts.slice(0, parts.lastIndexOf('src')).join(path.sep).replace(/[\\/]dist$/, '');
+  return parts
+    .slice(0, parts.lastIndexOf('src'))
+    .join(path.sep)
+    .replace(/[\\/]dist$/, '');
 }

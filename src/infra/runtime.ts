@@ -82,7 +82,9 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
   if (config.redisUrl) {
     logger.info('KV store: Redis');
   } else {
-    logger.warn('KV store: in-process (no REDIS_URL). Correct for ONE instance only: revocations, throttles and rate limits are not shared.');
+    logger.warn(
+      'KV store: in-process (no REDIS_URL). Correct for ONE instance only: revocations, throttles and rate limits are not shared.',
+    );
   }
   const mailer = config.smtpUrl ? createSmtpMailer(config.smtpUrl, config.mailFrom) : createLogMailer(logger, config.mailFrom);
   if (!config.smtpUrl) logger.warn('no SMTP_URL: emails are written to this log instead of being sent');

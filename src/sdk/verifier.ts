@@ -83,7 +83,8 @@ export function createVerifier(options: VerifierOptions) {
     if (!header.kid) throw new TokenVerificationError('no kid');
     const found = await resolve(header.kid);
     // The key decides the algorithm, never the token: a token naming another one is refused.
-    if (!found || header.alg !== found.alg || !algorithms.includes(found.alg as Algorithm)) throw new TokenVerificationError('unknown key or algorithm');
+    if (!found || header.alg !== found.alg || !algorithms.includes(found.alg as Algorithm))
+      throw new TokenVerificationError('unknown key or algorithm');
     return jwtVerify(token, found.key, { ...common, algorithms: [found.alg], currentDate: now() });
   }
 
@@ -91,7 +92,9 @@ export function createVerifier(options: VerifierOptions) {
     async verify(token: string): Promise<AccessTokenClaims> {
       try {
         const { payload } =
-          'keys' in options ? await verifyWithResolver(token, options.keys) : await jwtVerify(token, getKey!, { ...common, algorithms, currentDate: now() });
+          'keys' in options
+            ? await verifyWithResolver(token, options.keys)
+            : await jwtVerify(token, getKey!, { ...common, algorithms, currentDate: now() });
         return payload as unknown as AccessTokenClaims;
       } catch (err) {
         if (err instanceof TokenVerificationError) throw err;

@@ -11,7 +11,8 @@ import { exitWithin, http, processCommandLines, sleep, spawnServer, waitForEmail
 // `npm start` with no configuration at all: embedded Postgres under DATA_DIR, in-process KV,
 // a generated encryption key, emails in the log.
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-e2e-embedded-'));
-const postgresOfDataDir = async () => (await processCommandLines()).filter((p) => p.cmdline.includes(dataDir) && /postgres/.test(p.cmdline));
+const postgresOfDataDir = async () =>
+  (await processCommandLines()).filter((p) => p.cmdline.includes(dataDir) && /postgres/.test(p.cmdline));
 
 t.teardown(async () => {
   // Only if a failure left one behind: the cluster this file started, found by its data dir.
@@ -26,7 +27,11 @@ t.teardown(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-const server = spawnServer(t, { DATA_DIR: dataDir, ARGON2_MEMORY_KIB: '8192', ARGON2_ITERATIONS: '1', REQUIRE_EMAIL_VERIFICATION: 'false' }, await freePort());
+const server = spawnServer(
+  t,
+  { DATA_DIR: dataDir, ARGON2_MEMORY_KIB: '8192', ARGON2_ITERATIONS: '1', REQUIRE_EMAIL_VERIFICATION: 'false' },
+  await freePort(),
+);
 const ready = await waitReady(server, 45_000);
 const warnings = () => server.logs().filter((l) => l.level === 40);
 
@@ -59,7 +64,10 @@ t.test('signup writes the verification email to the log as one JSON line with to
   t.ok(typeof mail.subject === 'string' && mail.subject.length > 0, 'with a subject');
   t.ok(mail.text.includes(link), 'the text carries the link');
   t.ok(link.startsWith(`${server.url}/verify-email?token=`), 'built from the default public URL');
-  const rawLines = server.stdout().split('\n').filter((l) => l.includes(email) && l.includes('verify-email?token='));
+  const rawLines = server
+    .stdout()
+    .split('\n')
+    .filter((l) => l.includes(email) && l.includes('verify-email?token='));
   t.equal(rawLines.length, 1, 'exactly one log line carries the email');
   t.doesNotThrow(() => JSON.parse(rawLines[0]!), 'and it is JSON');
 
@@ -90,7 +98,11 @@ t.test('DATABASE_URL without TESSERA_ENCRYPTION_KEYS: refuses to start, naming T
 });
 
 t.test('DATABASE_URL without SMTP_URL: refuses to start rather than log reset links, unless MAIL_TO_LOG=true', async (t) => {
-  const bad = spawnServer(t, { DATABASE_URL: 'postgres://tessera:x@127.0.0.1:1/tessera', TESSERA_ENCRYPTION_KEYS: TEST_KEYS, DATA_DIR: dataDir }, await freePort());
+  const bad = spawnServer(
+    t,
+    { DATABASE_URL: 'postgres://tessera:x@127.0.0.1:1/tessera', TESSERA_ENCRYPTION_KEYS: TEST_KEYS, DATA_DIR: dataDir },
+    await freePort(),
+  );
   const code = await exitWithin(bad, 15_000);
   t.not(code, 'timeout', 'it does not start');
   t.not(code, 0, 'exits non-zero');

@@ -110,9 +110,13 @@ export function spawnServer(t: Test, env: Record<string, string | undefined>, po
         const check = () => {
           const found = lines.find(match);
           if (found) finish(() => resolve(found));
-          else if (done) finish(() => reject(new Error(`server exited before the expected log line\nstderr: ${err}\nstdout: ${out.slice(-4000)}`)));
+          else if (done)
+            finish(() => reject(new Error(`server exited before the expected log line\nstderr: ${err}\nstdout: ${out.slice(-4000)}`)));
         };
-        const timer = setTimeout(() => finish(() => reject(new Error(`timed out waiting for a log line\nstderr: ${err}\nstdout: ${out.slice(-4000)}`))), timeoutMs);
+        const timer = setTimeout(
+          () => finish(() => reject(new Error(`timed out waiting for a log line\nstderr: ${err}\nstdout: ${out.slice(-4000)}`))),
+          timeoutMs,
+        );
         const finish = (fn: () => void) => {
           clearTimeout(timer);
           waiters.delete(check);
@@ -127,11 +131,16 @@ export function spawnServer(t: Test, env: Record<string, string | undefined>, po
 }
 
 /** Polls GET /readyz until 200; fails fast when the process exits. Returns the ready body. */
-export async function waitReady(server: ServerProcess, timeoutMs = 30_000): Promise<{ status: string; checks: { postgres: boolean; kv: boolean; kv_kind: string } }> {
+export async function waitReady(
+  server: ServerProcess,
+  timeoutMs = 30_000,
+): Promise<{ status: string; checks: { postgres: boolean; kv: boolean; kv_kind: string } }> {
   return eventually(
     async () => {
       if (server.hasExited()) {
-        throw new StopPolling(`server exited with ${await server.exited} before it was ready\nstderr: ${server.stderr()}\nstdout: ${server.stdout().slice(-4000)}`);
+        throw new StopPolling(
+          `server exited with ${await server.exited} before it was ready\nstderr: ${server.stderr()}\nstdout: ${server.stdout().slice(-4000)}`,
+        );
       }
       // A refused connection (not listening yet) throws, which eventually() retries.
       const res = await fetch(`${server.url}/readyz`);

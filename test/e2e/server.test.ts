@@ -47,7 +47,10 @@ t.test('over HTTP: signup logs the verification email, the link verifies, login 
   t.equal(login.json.token_type, 'Bearer');
   t.equal(login.json.expires_in, 900);
   // 43200 at login; a whole second may be lost to rounding (see the report on pairFor).
-  t.ok(login.json.refresh_expires_in >= 43199 && login.json.refresh_expires_in <= 43200, `refresh_expires_in ~ 12 h (${login.json.refresh_expires_in})`);
+  t.ok(
+    login.json.refresh_expires_in >= 43199 && login.json.refresh_expires_in <= 43200,
+    `refresh_expires_in ~ 12 h (${login.json.refresh_expires_in})`,
+  );
   secrets.push(login.json.access_token, login.json.refresh_token);
 
   const before = await http(base, 'GET', '/v1/me', { token: login.json.access_token });
@@ -78,7 +81,7 @@ t.test('GET /metrics counts requests by route pattern and logins by outcome', as
   t.equal(login.status, 200);
   secrets.push(login.json.access_token, login.json.refresh_token);
   const del = await http(base, 'DELETE', `/v1/me/sessions/${sid}`, { token: login.json.access_token });
-  t.equal(del.status, 404, 'someone else\'s / unknown session id');
+  t.equal(del.status, 404, "someone else's / unknown session id");
 
   const res = await http(base, 'GET', '/metrics');
   t.equal(res.status, 200);
@@ -97,7 +100,7 @@ t.test('the JSON logs carry request ids and never the password or tokens', async
   const login = await http(base, 'POST', '/v1/login', { body: { email, password }, headers: { 'x-request-id': 'e2e-req-12345678' } });
   t.equal(login.status, 200);
   secrets.push(login.json.access_token, login.json.refresh_token);
-  t.equal(login.headers.get('x-request-id'), 'e2e-req-12345678', 'a caller\'s request id is echoed');
+  t.equal(login.headers.get('x-request-id'), 'e2e-req-12345678', "a caller's request id is echoed");
   const me = await http(base, 'GET', '/v1/me', { token: login.json.access_token });
   const reqId = me.headers.get('x-request-id');
   t.ok(reqId, 'every response names its request id');
@@ -106,7 +109,10 @@ t.test('the JSON logs carry request ids and never the password or tokens', async
 
   const lines = server.logs();
   t.ok(lines.length > 5, 'the process writes JSON log lines to stdout');
-  t.ok(lines.some((l) => l.reqId === 'e2e-req-12345678'), 'log lines of the login carry its request id');
+  t.ok(
+    lines.some((l) => l.reqId === 'e2e-req-12345678'),
+    'log lines of the login carry its request id',
+  );
   const meLines = lines.filter((l) => l.reqId === reqId);
   t.ok(meLines.length >= 1, 'log lines of GET /v1/me carry its request id');
   const out = server.stdout();

@@ -46,7 +46,11 @@ if (!redisUrl) {
     t.equal(logout.status, 204);
     const after = await http(B, 'GET', '/v1/me', { token: tokens.access_token });
     assertProblem(t, after, 401, 'SESSION_REVOKED');
-    const session = await database.db.selectFrom('sessions').select('revoked_at').where('id', '=', tokens.session_id).executeTakeFirstOrThrow();
+    const session = await database.db
+      .selectFrom('sessions')
+      .select('revoked_at')
+      .where('id', '=', tokens.session_id)
+      .executeTakeFirstOrThrow();
     t.ok(session.revoked_at, 'Postgres records the revocation');
   });
 
@@ -84,7 +88,9 @@ if (!redisUrl) {
     t.equal(retryOnB.status, 200, 'retry tolerated across instances');
     t.equal(retryOnB.json.refresh_token, rotate1.json.refresh_token, 'same successor, no new branch');
 
-    const rotate2 = await http(A, 'POST', '/v1/token', { body: { grant_type: 'refresh_token', refresh_token: rotate1.json.refresh_token } });
+    const rotate2 = await http(A, 'POST', '/v1/token', {
+      body: { grant_type: 'refresh_token', refresh_token: rotate1.json.refresh_token },
+    });
     t.equal(rotate2.status, 200, 'the successor is used on A');
 
     // Now the first token is plain reuse: its successor was itself spent.
@@ -93,11 +99,18 @@ if (!redisUrl) {
 
     const latest = await http(A, 'POST', '/v1/token', { body: { grant_type: 'refresh_token', refresh_token: rotate2.json.refresh_token } });
     assertProblem(t, latest, 400, 'INVALID_GRANT', 'the newest refresh token died with the session');
-    for (const [name, base] of [['A', A], ['B', B]] as const) {
+    for (const [name, base] of [
+      ['A', A],
+      ['B', B],
+    ] as const) {
       const me = await http(base, 'GET', '/v1/me', { token: rotate2.json.access_token });
       assertProblem(t, me, 401, 'SESSION_REVOKED', `the newest access token is rejected on ${name}`);
     }
-    const session = await database.db.selectFrom('sessions').select(['revoked_at', 'revoked_reason']).where('id', '=', r0.session_id).executeTakeFirstOrThrow();
+    const session = await database.db
+      .selectFrom('sessions')
+      .select(['revoked_at', 'revoked_reason'])
+      .where('id', '=', r0.session_id)
+      .executeTakeFirstOrThrow();
     t.ok(session.revoked_at, 'revoked in Postgres');
     t.equal(session.revoked_reason, 'refresh_token_reuse');
   });

@@ -125,7 +125,13 @@ export async function waitForLinkToken(ctx: TestApp, email: string, path: string
   return new URL(mail.text.match(/https?:\/\/\S+/)![0]).searchParams.get('token')!;
 }
 
-export async function login(ctx: TestApp, email: string, password: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+export async function login(
+  ctx: TestApp,
+  email: string,
+  password: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+) {
   const res = await ctx.app.inject({ method: 'POST', url: '/v1/login', payload: { email, password, ...extra }, headers });
   return { res, body: res.json() };
 }
@@ -134,5 +140,9 @@ export async function loggedInUser(ctx: TestApp) {
   const user = await createVerifiedUser(ctx);
   const { res, body } = await login(ctx, user.email, user.password);
   if (res.statusCode !== 200) throw new Error(`login failed: ${res.body}`);
-  return { ...user, tokens: body as { access_token: string; refresh_token: string; session_id: string }, auth: { authorization: `Bearer ${body.access_token}` } };
+  return {
+    ...user,
+    tokens: body as { access_token: string; refresh_token: string; session_id: string },
+    auth: { authorization: `Bearer ${body.access_token}` },
+  };
 }

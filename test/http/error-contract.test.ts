@@ -48,7 +48,15 @@ t.test('every error response of every route lists its codes, each from a catalog
   // The whole suite runs in strict mode (buildTestApp), so every error a test provokes is checked
   // against these declarations; this checks the declarations themselves.
   const ctx = await buildTestApp(t);
-  const doc = ctx.app.swagger() as unknown as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: { properties?: { code?: { enum?: string[] } } } }> }> }>> };
+  const doc = ctx.app.swagger() as unknown as {
+    paths: Record<
+      string,
+      Record<
+        string,
+        { responses: Record<string, { content?: Record<string, { schema: { properties?: { code?: { enum?: string[] } } } }> }> }
+      >
+    >;
+  };
   let checked = 0;
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(methods)) {

@@ -7,9 +7,17 @@ import { assertProblem } from '../helpers/problem.js';
 t.test('the logger redacts secrets wherever services put them', async (t) => {
   const lines: string[] = [];
   const logger = createLogger('info', new Writable({ write: (c, _e, cb) => (lines.push(c.toString()), cb()) }));
-  logger.info({ password: 'hunter2-secret', body: { refresh_token: 'rt-secret', code: '123456' }, req: { headers: { authorization: 'Bearer at-secret', cookie: 'tessera_at=c-secret' } } }, 'x');
+  logger.info(
+    {
+      password: 'hunter2-secret',
+      body: { refresh_token: 'rt-secret', code: '123456' },
+      req: { headers: { authorization: 'Bearer at-secret', cookie: 'tessera_at=c-secret' } },
+    },
+    'x',
+  );
   const out = lines.join('');
-  for (const secret of ['hunter2-secret', 'rt-secret', '123456', 'at-secret', 'c-secret']) t.notMatch(out, secret, `${secret} is not logged`);
+  for (const secret of ['hunter2-secret', 'rt-secret', '123456', 'at-secret', 'c-secret'])
+    t.notMatch(out, secret, `${secret} is not logged`);
   t.match(out, '[REDACTED]');
 });
 
@@ -17,14 +25,29 @@ t.test('a login, refresh and authenticated call leave no password or token in th
   const ctx = await buildTestApp(t, { env: { LOG_LEVEL: 'trace' } });
   const user = await createVerifiedUser(ctx);
   const { body } = await login(ctx, user.email, user.password);
-  const refreshed = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token', refresh_token: body.refresh_token } });
+  const refreshed = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/token',
+    payload: { grant_type: 'refresh_token', refresh_token: body.refresh_token },
+  });
   t.equal(refreshed.statusCode, 200);
-  const me = await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${refreshed.json().access_token}`, cookie: 'tessera_csrf=abc' } });
+  const me = await ctx.app.inject({
+    method: 'GET',
+    url: '/v1/me',
+    headers: { authorization: `Bearer ${refreshed.json().access_token}`, cookie: 'tessera_csrf=abc' },
+  });
   t.equal(me.statusCode, 200);
   await ctx.app.inject({ method: 'POST', url: '/v1/login', payload: { email: user.email, password: 'wrong-password-xyz' } });
   const out = ctx.logs.join('');
   t.ok(out.length > 0, 'requests were logged');
-  for (const secret of [user.password, 'wrong-password-xyz', body.access_token, body.refresh_token, refreshed.json().refresh_token, refreshed.json().access_token]) {
+  for (const secret of [
+    user.password,
+    'wrong-password-xyz',
+    body.access_token,
+    body.refresh_token,
+    refreshed.json().refresh_token,
+    refreshed.json().access_token,
+  ]) {
     t.notOk(out.includes(secret), 'a secret is absent from the logs');
   }
   t.match(out, /"reqId":"[0-9a-f-]{36}"/, 'log lines carry the request id');

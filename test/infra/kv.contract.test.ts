@@ -146,7 +146,11 @@ function kvContract(t: Test, name: string, kind: 'memory' | 'redis', factory: Fa
   t.test(`${name}: 50 concurrent incr calls end at 50`, async (t) => {
     const kv = await open(t);
     const results = await Promise.all(Array.from({ length: 50 }, () => kv.incr('race', 60)));
-    t.same([...results].sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1), 'each call saw a distinct value');
+    t.same(
+      [...results].sort((x, y) => x - y),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+      'each call saw a distinct value',
+    );
     t.equal(await kv.get('race'), '50');
   });
 

@@ -25,9 +25,7 @@ export async function startEmbeddedPostgres(
   await chmod(root, 0o711);
 
   const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'));
-  const credentials: { password: string } = fresh
-    ? { password: randomToken(18) }
-    : JSON.parse(await readFile(credentialsFile, 'utf8'));
+  const credentials: { password: string } = fresh ? { password: randomToken(18) } : JSON.parse(await readFile(credentialsFile, 'utf8'));
   if (fresh) await writeFile(credentialsFile, JSON.stringify(credentials), { mode: 0o600 });
 
   const port = await freePort();

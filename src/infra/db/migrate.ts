@@ -26,10 +26,9 @@ export async function migrate(db: Db, dir = migrationsDir()): Promise<string[]> 
         version text primary key, applied_at timestamptz not null default now())`.execute(conn);
       await sql`alter table schema_migrations add column if not exists checksum text`.execute(conn);
       const done = new Map(
-        (await sql<{ version: string; checksum: string | null }>`select version, checksum from schema_migrations`.execute(conn)).rows.map((r) => [
-          r.version,
-          r.checksum,
-        ]),
+        (await sql<{ version: string; checksum: string | null }>`select version, checksum from schema_migrations`.execute(conn)).rows.map(
+          (r) => [r.version, r.checksum],
+        ),
       );
       for (const [version, recorded] of done) {
         const body = bodies.get(version);

@@ -21,7 +21,9 @@ export type WithTransaction = <T>(work: (tx: Tx) => Promise<T>) => Promise<T>;
 export function createUnitOfWork(db: Db): WithTransaction {
   return async (work) => {
     const hooks: Array<() => unknown> = [];
-    const result = await db.transaction().execute((trx) => work(Object.assign(trx, { afterCommit: (fn: () => unknown) => void hooks.push(fn) })));
+    const result = await db
+      .transaction()
+      .execute((trx) => work(Object.assign(trx, { afterCommit: (fn: () => unknown) => void hooks.push(fn) })));
     let failure: unknown;
     for (const hook of hooks) {
       try {

@@ -21,8 +21,7 @@ export function createMemoryKv(clock: Clock = systemClock): KeyValueStore {
     }
     return entry;
   };
-  const expiry = (ttlSeconds?: number) =>
-    ttlSeconds && ttlSeconds > 0 ? clock.now().getTime() + ttlSeconds * 1000 : null;
+  const expiry = (ttlSeconds?: number) => (ttlSeconds && ttlSeconds > 0 ? clock.now().getTime() + ttlSeconds * 1000 : null);
   // Expired keys nobody reads again would pile up; sweep now and then instead of on a timer.
   const maybeSweep = () => {
     if (++sweeps % 1000 !== 0) return;

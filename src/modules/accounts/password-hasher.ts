@@ -14,7 +14,13 @@ export function canonicalArgon2Phc(hash: string): string {
   return hash.replace(/^(\$argon2(?:id|i|d)\$(?:v=\d+\$)?)([^$]+)/, (_all, head: string, segment: string) => {
     const pairs = segment.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv] as const);
     const rank = (k: string) => (PHC_ARGON2_ORDER.includes(k) ? PHC_ARGON2_ORDER.indexOf(k) : PHC_ARGON2_ORDER.length);
-    return head + pairs.sort((a, b) => rank(a[0]) - rank(b[0])).map(([, kv]) => kv).join(',');
+    return (
+      head +
+      pairs
+        .sort((a, b) => rank(a[0]) - rank(b[0]))
+        .map(([, kv]) => kv)
+        .join(',')
+    );
   });
 }
 

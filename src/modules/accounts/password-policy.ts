@@ -10,7 +10,12 @@ const dataFile = () => path.join(projectRoot(), 'data', 'common-passwords.txt');
 
 let blocklist: Set<string> | null = null;
 export function commonPasswords(): Set<string> {
-  blocklist ??= new Set(readFileSync(dataFile(), 'utf8').split('\n').map((l) => l.trim().toLowerCase()).filter(Boolean));
+  blocklist ??= new Set(
+    readFileSync(dataFile(), 'utf8')
+      .split('\n')
+      .map((l) => l.trim().toLowerCase())
+      .filter(Boolean),
+  );
   return blocklist;
 }
 

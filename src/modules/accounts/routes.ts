@@ -17,25 +17,43 @@ export const accountRoutes =
     const tags = ['accounts'];
     const config = { rateLimit: publicRateLimit };
 
-    app.post('/v1/signup', { config, schema: { tags, body: signupBody, response: { 202: accepted, ...errorResponses(...POLICY) } } }, async (req, reply) => {
-      await accounts.signup(req.body, requestContext(req));
-      return reply.status(202).send({ ...ACCEPTED, message: 'If the address can be used, a confirmation email is on its way.' });
-    });
+    app.post(
+      '/v1/signup',
+      { config, schema: { tags, body: signupBody, response: { 202: accepted, ...errorResponses(...POLICY) } } },
+      async (req, reply) => {
+        await accounts.signup(req.body, requestContext(req));
+        return reply.status(202).send({ ...ACCEPTED, message: 'If the address can be used, a confirmation email is on its way.' });
+      },
+    );
 
-    app.post('/v1/email/verify', { config, schema: { tags, body: tokenBody, response: { 200: accepted, ...errorResponses('INVALID_EMAIL_TOKEN') } } }, async (req) => {
-      await accounts.verifyEmail(req.body.token, requestContext(req));
-      return { ...ACCEPTED, message: 'Email address confirmed.' };
-    });
+    app.post(
+      '/v1/email/verify',
+      { config, schema: { tags, body: tokenBody, response: { 200: accepted, ...errorResponses('INVALID_EMAIL_TOKEN') } } },
+      async (req) => {
+        await accounts.verifyEmail(req.body.token, requestContext(req));
+        return { ...ACCEPTED, message: 'Email address confirmed.' };
+      },
+    );
 
-    app.post('/v1/email/verify/resend', { config, schema: { tags, body: emailBody, response: { 202: accepted, ...errorResponses() } } }, async (req, reply) => {
-      await accounts.resendVerification(req.body.email);
-      return reply.status(202).send({ ...ACCEPTED, message: 'If the address has an unconfirmed account, a new link is on its way.' });
-    });
+    app.post(
+      '/v1/email/verify/resend',
+      { config, schema: { tags, body: emailBody, response: { 202: accepted, ...errorResponses() } } },
+      async (req, reply) => {
+        await accounts.resendVerification(req.body.email);
+        return reply.status(202).send({ ...ACCEPTED, message: 'If the address has an unconfirmed account, a new link is on its way.' });
+      },
+    );
 
-    app.post('/v1/password/forgot', { config, schema: { tags, body: emailBody, response: { 202: accepted, ...errorResponses() } } }, async (req, reply) => {
-      await accounts.forgotPassword(req.body.email);
-      return reply.status(202).send({ ...ACCEPTED, message: 'If the address belongs to a confirmed account, a reset link is on its way.' });
-    });
+    app.post(
+      '/v1/password/forgot',
+      { config, schema: { tags, body: emailBody, response: { 202: accepted, ...errorResponses() } } },
+      async (req, reply) => {
+        await accounts.forgotPassword(req.body.email);
+        return reply
+          .status(202)
+          .send({ ...ACCEPTED, message: 'If the address belongs to a confirmed account, a reset link is on its way.' });
+      },
+    );
 
     app.post(
       '/v1/password/reset',
@@ -46,19 +64,27 @@ export const accountRoutes =
       },
     );
 
-    app.get('/v1/me', { preHandler: authenticate, schema: { tags, response: { 200: profile, ...errorResponses(...AUTH, 'USER_NOT_FOUND') } } }, async (req) =>
-      toProfile(await accounts.getProfile(authOf(req).userId)),
+    app.get(
+      '/v1/me',
+      { preHandler: authenticate, schema: { tags, response: { 200: profile, ...errorResponses(...AUTH, 'USER_NOT_FOUND') } } },
+      async (req) => toProfile(await accounts.getProfile(authOf(req).userId)),
     );
 
     app.patch(
       '/v1/me',
-      { preHandler: authenticate, schema: { tags, body: patchMeBody, response: { 200: profile, ...errorResponses(...AUTH, 'USER_NOT_FOUND') } } },
+      {
+        preHandler: authenticate,
+        schema: { tags, body: patchMeBody, response: { 200: profile, ...errorResponses(...AUTH, 'USER_NOT_FOUND') } },
+      },
       async (req) => toProfile(await accounts.updateProfile(authOf(req).userId, req.body, requestContext(req))),
     );
 
     app.delete(
       '/v1/me',
-      { preHandler: authenticate, schema: { tags, body: deleteMeBody, response: { 204: noContent, ...errorResponses(...AUTH, 'USER_NOT_FOUND', ...REENTRY) } } },
+      {
+        preHandler: authenticate,
+        schema: { tags, body: deleteMeBody, response: { 204: noContent, ...errorResponses(...AUTH, 'USER_NOT_FOUND', ...REENTRY) } },
+      },
       async (req, reply) => {
         await accounts.deleteAccount(authOf(req).userId, req.body.password, requestContext(req));
         return reply.status(204).send(null);
@@ -67,7 +93,14 @@ export const accountRoutes =
 
     app.post(
       '/v1/me/password',
-      { preHandler: authenticate, schema: { tags, body: changePasswordBody, response: { 200: accepted, ...errorResponses(...AUTH, 'USER_NOT_FOUND', ...REENTRY, ...POLICY) } } },
+      {
+        preHandler: authenticate,
+        schema: {
+          tags,
+          body: changePasswordBody,
+          response: { 200: accepted, ...errorResponses(...AUTH, 'USER_NOT_FOUND', ...REENTRY, ...POLICY) },
+        },
+      },
       async (req) => {
         const auth = authOf(req);
         await accounts.changePassword(auth.userId, auth.sessionId, req.body.current_password, req.body.new_password, requestContext(req));

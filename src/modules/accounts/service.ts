@@ -100,7 +100,14 @@ export function createAccountService(deps: Deps) {
       checkPassword(input.password, input.email);
       const passwordHash = await hasher.hash(input.password);
       const id = randomUUID();
-      const created = await store.insertUser({ id, email: input.email, password_hash: passwordHash, name: input.name, locale: input.locale ?? null, verified: false });
+      const created = await store.insertUser({
+        id,
+        email: input.email,
+        password_hash: passwordHash,
+        name: input.name,
+        locale: input.locale ?? null,
+        verified: false,
+      });
       const user = await store.findByEmail(input.email);
       if (!user) return;
       if (!created) {

@@ -8,11 +8,13 @@ import { normalizeEmail } from './normalize-email.js';
 export type UserRow = Selectable<UsersTable>;
 export type EmailTokenPurpose = 'verify_email' | 'reset_password';
 
-
 export function createAccountStore(db: Db, clock: Clock) {
   return {
     /** Returns false when the email is taken (the unique index decides, so races are safe). */
-    async insertUser(user: { id: string; email: string; password_hash: string; name: string; locale: string | null; verified: boolean }, tx?: Executor) {
+    async insertUser(
+      user: { id: string; email: string; password_hash: string; name: string; locale: string | null; verified: boolean },
+      tx?: Executor,
+    ) {
       const row = await (tx ?? db)
         .insertInto('users')
         .values({

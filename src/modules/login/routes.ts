@@ -14,7 +14,10 @@ export const loginRoutes =
         schema: {
           tags: ['sessions'],
           body: loginBody,
-          response: { 200: loginResponse, ...errorResponses('INVALID_CREDENTIALS', 'EMAIL_NOT_VERIFIED', 'ORG_ACCESS_DENIED', 'LOGIN_THROTTLED') },
+          response: {
+            200: loginResponse,
+            ...errorResponses('INVALID_CREDENTIALS', 'EMAIL_NOT_VERIFIED', 'ORG_ACCESS_DENIED', 'LOGIN_THROTTLED'),
+          },
         },
       },
       async (req, reply) => {

@@ -26,7 +26,9 @@ export function createLoginService(deps: {
       const check = await accounts.checkLoginPassword(input.email, input.password, context.ip);
       if (check.outcome === 'throttled') {
         outcome('throttled');
-        throw loginError('LOGIN_THROTTLED', `Too many failed attempts; try again in ${check.retryAfter} seconds.`, { retry_after: check.retryAfter });
+        throw loginError('LOGIN_THROTTLED', `Too many failed attempts; try again in ${check.retryAfter} seconds.`, {
+          retry_after: check.retryAfter,
+        });
       }
       if (check.outcome === 'invalid') {
         outcome('invalid_credentials');
@@ -41,7 +43,14 @@ export function createLoginService(deps: {
       // Organizations and memberships arrive later; until then no org can be vouched for.
       if (input.orgId) throw loginError('ORG_ACCESS_DENIED', 'You are not a member of that organization.');
       const pair = await sessions.start({ userId: user.id, orgId: null, amr: ['pwd'], aal: 1, context });
-      audit.recordDetached({ action: 'session.login', actorId: user.id, targetType: 'session', targetId: pair.session_id, data: { amr: ['pwd'] }, context });
+      audit.recordDetached({
+        action: 'session.login',
+        actorId: user.id,
+        targetType: 'session',
+        targetId: pair.session_id,
+        data: { amr: ['pwd'] },
+        context,
+      });
       outcome('success');
       return pair;
     },

@@ -28,9 +28,7 @@ export function createRevocations({
 
   async function mark(sids: string[]) {
     await Promise.all(sids.map((sid) => kv.set(markKey(sid), '1', markTtl)));
-    await Promise.all(
-      sids.map((sid) => kv.publish(REVOCATIONS_CHANNEL, JSON.stringify({ type: 'session', sid, at: clock.nowSeconds() }))),
-    );
+    await Promise.all(sids.map((sid) => kv.publish(REVOCATIONS_CHANNEL, JSON.stringify({ type: 'session', sid, at: clock.nowSeconds() }))));
   }
 
   async function reload() {

@@ -40,7 +40,11 @@ export type RevokeAllOptions = {
 export function createSessionService(deps: Deps) {
   const { store, accessTokens, revocations, audit, clock } = deps;
 
-  async function pairFor(session: Pick<SessionRow, 'id' | 'user_id' | 'org_id' | 'amr' | 'aal' | 'expires_at'>, refreshToken: string, now: Date): Promise<TokenPair> {
+  async function pairFor(
+    session: Pick<SessionRow, 'id' | 'user_id' | 'org_id' | 'amr' | 'aal' | 'expires_at'>,
+    refreshToken: string,
+    now: Date,
+  ): Promise<TokenPair> {
     const access = await accessTokens.sign({
       sub: session.user_id,
       sid: session.id,
@@ -146,7 +150,14 @@ export function createSessionService(deps: Deps) {
       const sids = await store.revoke({ userId, sessionId }, reason, clock.now());
       if (sids.length === 0) throw sessionError('SESSION_NOT_FOUND', 'No live session of yours has that id.');
       await revokeSessions(sids);
-      audit.recordDetached({ action: 'session.revoked', actorId: userId, targetType: 'session', targetId: sessionId, data: { reason }, context });
+      audit.recordDetached({
+        action: 'session.revoked',
+        actorId: userId,
+        targetType: 'session',
+        targetId: sessionId,
+        data: { reason },
+        context,
+      });
     },
 
     async revokeOthers(userId: string, keepSessionId: string, context: AuditContext) {

@@ -11,7 +11,19 @@ export type AccessClaims = Pick<AccessTokenClaims, 'sub' | 'sid' | 'org_id' | 'r
  * RFC 9068 access tokens: typ at+jwt, signed with the current key. Verification is the SDK's
  * verifier, fed from the key service, so Tessera checks its tokens exactly as resource servers do.
  */
-export function createAccessTokens({ keys, clock, issuer, audience, ttl }: { keys: KeyService; clock: Clock; issuer: string; audience: string; ttl: number }) {
+export function createAccessTokens({
+  keys,
+  clock,
+  issuer,
+  audience,
+  ttl,
+}: {
+  keys: KeyService;
+  clock: Clock;
+  issuer: string;
+  audience: string;
+  ttl: number;
+}) {
   const verifier = createVerifier({
     issuer,
     audience,

@@ -24,9 +24,22 @@ type Deps = {
 
 /** Signing keys, access tokens and the token endpoint, whose grants other modules contribute. */
 export async function createTokensModule(deps: Deps) {
-  const keys = createKeyService({ withTransaction: deps.withTransaction, store: createSigningKeyStore(deps.db, deps.clock), keyring: deps.keyring, clock: deps.clock, alg: deps.alg, accessTokenTtl: deps.accessTokenTtl });
+  const keys = createKeyService({
+    withTransaction: deps.withTransaction,
+    store: createSigningKeyStore(deps.db, deps.clock),
+    keyring: deps.keyring,
+    clock: deps.clock,
+    alg: deps.alg,
+    accessTokenTtl: deps.accessTokenTtl,
+  });
   await keys.init();
-  const accessTokens = createAccessTokens({ keys, clock: deps.clock, issuer: deps.issuer, audience: deps.audience, ttl: deps.accessTokenTtl });
+  const accessTokens = createAccessTokens({
+    keys,
+    clock: deps.clock,
+    issuer: deps.issuer,
+    audience: deps.audience,
+    ttl: deps.accessTokenTtl,
+  });
   const grants = createGrantRegistry();
   const service = createTokenService({ grants, keys, issuer: deps.issuer, publicUrl: deps.publicUrl });
   return { service, keys, accessTokens, grants, routes: tokenRoutes(service, grants) };

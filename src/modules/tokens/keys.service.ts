@@ -33,7 +33,10 @@ export function createKeyService({
   let lastReload = 0;
 
   async function createKey() {
-    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
+    const { publicKey, privateKey } = await generateKeyPair(alg, {
+      extractable: true,
+      ...(alg === 'RS256' ? { modulusLength: 2048 } : {}),
+    });
     const kid = `${clock.now().toISOString().slice(0, 10)}-${randomBytes(6).toString('base64url')}`;
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
     const privateJwk = await exportJWK(privateKey);

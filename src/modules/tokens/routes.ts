@@ -29,7 +29,9 @@ export const tokenRoutes =
 
       scope.post(
         '/v1/token',
-        { schema: { tags, body, response: { 200: success, ...errorResponses('INVALID_GRANT', 'UNSUPPORTED_GRANT_TYPE', ...grantErrors) } } },
+        {
+          schema: { tags, body, response: { 200: success, ...errorResponses('INVALID_GRANT', 'UNSUPPORTED_GRANT_TYPE', ...grantErrors) } },
+        },
         async (req, reply) => {
           reply.header('cache-control', 'no-store');
           return tokens.exchange(req.body as { grant_type: string }, requestContext(req));
@@ -44,7 +46,10 @@ export const tokenRoutes =
           requireCsrf(req, csrf);
           const refreshToken = req.cookies[REFRESH_COOKIE];
           if (!refreshToken) throw tokenError('INVALID_GRANT', 'No refresh cookie; log in again.');
-          const pair = (await tokens.exchange({ grant_type: 'refresh_token', refresh_token: refreshToken }, requestContext(req))) as TokenPair;
+          const pair = (await tokens.exchange(
+            { grant_type: 'refresh_token', refresh_token: refreshToken },
+            requestContext(req),
+          )) as TokenPair;
           return cookieResponse(reply, pair, csrf, cookieSecure);
         },
       );
@@ -61,4 +66,3 @@ export const tokenRoutes =
       return tokens.discovery();
     });
   };
-

@@ -4,7 +4,17 @@ import type { KeyService } from './keys.service.js';
 import { tokenError } from './errors.js';
 
 /** The token endpoint's rules: dispatch to the grant, and what verifiers need to know (keys, metadata). */
-export function createTokenService({ grants, keys, issuer, publicUrl }: { grants: GrantRegistry; keys: KeyService; issuer: string; publicUrl: string }) {
+export function createTokenService({
+  grants,
+  keys,
+  issuer,
+  publicUrl,
+}: {
+  grants: GrantRegistry;
+  keys: KeyService;
+  issuer: string;
+  publicUrl: string;
+}) {
   return {
     async exchange(body: { grant_type: string } & Record<string, unknown>, context: RequestContext) {
       const grant = grants.get(body.grant_type);

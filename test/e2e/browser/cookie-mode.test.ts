@@ -57,12 +57,24 @@ async function run() {
 
   const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   t.teardown(() => browser.close());
 
   /** fetch() from inside the page, with the page's origin and the browser's cookie jar. */
-  function pageFetch(page: Page, path: string, init: { method?: string; headers?: Record<string, string>; body?: string; mode?: RequestMode } = {}) {
+  function pageFetch(
+    page: Page,
+    path: string,
+    init: { method?: string; headers?: Record<string, string>; body?: string; mode?: RequestMode } = {},
+  ) {
     return page.evaluate(
       async ({ url, init }): Promise<FetchResult> => {
         try {
@@ -104,7 +116,11 @@ async function run() {
     const context = await browser.newContext();
     t.teardown(() => context.close());
     const page = await openPage(context, allowed.origin);
-    const login = await pageFetch(page, '/v1/login', { method: 'POST', headers: json(), body: JSON.stringify({ email, password: GOOD_PASSWORD, mode: 'cookie' }) });
+    const login = await pageFetch(page, '/v1/login', {
+      method: 'POST',
+      headers: json(),
+      body: JSON.stringify({ email, password: GOOD_PASSWORD, mode: 'cookie' }),
+    });
     if (!login.ok || login.status !== 200) throw new Error(`cookie login failed: ${JSON.stringify(login)}`);
     const body = login.body as { csrf_token: string; session_id: string };
     return { email, context, page, csrf: body.csrf_token, sessionId: body.session_id };
@@ -118,7 +134,12 @@ async function run() {
   async function serverStatus(since: number, method: string, url: string): Promise<number | undefined> {
     const done = await eventually(
       () => {
-        const lines = ctx.logs.slice(since).map((l) => JSON.parse(l) as { msg?: string; reqId?: string; req?: { method?: string; url?: string }; res?: { statusCode?: number } });
+        const lines = ctx.logs
+          .slice(since)
+          .map(
+            (l) =>
+              JSON.parse(l) as { msg?: string; reqId?: string; req?: { method?: string; url?: string }; res?: { statusCode?: number } },
+          );
         const incoming = lines.find((l) => l.msg === 'incoming request' && l.req?.method === method && l.req?.url === url);
         return incoming && lines.find((l) => l.msg === 'request completed' && l.reqId === incoming.reqId);
       },
@@ -133,7 +154,11 @@ async function run() {
     t.teardown(() => context.close());
     const page = await openPage(context, allowed.origin);
 
-    const login = await pageFetch(page, '/v1/login', { method: 'POST', headers: json(), body: JSON.stringify({ email, password: GOOD_PASSWORD, mode: 'cookie' }) });
+    const login = await pageFetch(page, '/v1/login', {
+      method: 'POST',
+      headers: json(),
+      body: JSON.stringify({ email, password: GOOD_PASSWORD, mode: 'cookie' }),
+    });
     t.ok(login.ok, JSON.stringify(login));
     if (!login.ok) return;
     t.equal(login.status, 200, JSON.stringify(login.body));
@@ -166,14 +191,22 @@ async function run() {
     const me = await pageFetch(page, '/v1/me');
     t.match(me, { ok: true, status: 200, body: { email } });
 
-    const patched = await pageFetch(page, '/v1/me', { method: 'PATCH', headers: json(csrf), body: JSON.stringify({ name: 'Renamed In Browser' }) });
+    const patched = await pageFetch(page, '/v1/me', {
+      method: 'PATCH',
+      headers: json(csrf),
+      body: JSON.stringify({ name: 'Renamed In Browser' }),
+    });
     t.match(patched, { ok: true, status: 200, body: { name: 'Renamed In Browser' } });
     t.equal((await userRow(ctx, email)).name, 'Renamed In Browser');
 
     const noHeader = await pageFetch(page, '/v1/me', { method: 'PATCH', headers: json(), body: JSON.stringify({ name: 'No Header' }) });
     t.match(noHeader, { ok: true, status: 403, body: { code: 'CSRF_TOKEN_INVALID' } });
     const [nonce] = csrf.split('.');
-    const wrong = await pageFetch(page, '/v1/me', { method: 'PATCH', headers: json(`${nonce}.AAAA`), body: JSON.stringify({ name: 'Wrong Header' }) });
+    const wrong = await pageFetch(page, '/v1/me', {
+      method: 'PATCH',
+      headers: json(`${nonce}.AAAA`),
+      body: JSON.stringify({ name: 'Wrong Header' }),
+    });
     t.match(wrong, { ok: true, status: 403, body: { code: 'CSRF_TOKEN_INVALID' } });
     t.equal((await userRow(ctx, email)).name, 'Renamed In Browser', 'rejected requests changed nothing');
 
@@ -200,7 +233,11 @@ async function run() {
     const left = (await context.cookies()).map((c) => c.name).filter((n) => n.startsWith('tessera_'));
     t.same(left, [], 'logout cleared every cookie');
     t.match(await pageFetch(page, '/v1/me'), { ok: true, status: 401 });
-    const session = await ctx.db.selectFrom('sessions').select(['revoked_at', 'revoked_reason']).where('id', '=', body.session_id as string).executeTakeFirstOrThrow();
+    const session = await ctx.db
+      .selectFrom('sessions')
+      .select(['revoked_at', 'revoked_reason'])
+      .where('id', '=', body.session_id as string)
+      .executeTakeFirstOrThrow();
     t.ok(session.revoked_at, 'the session is revoked in the database');
   });
 
@@ -227,7 +264,12 @@ async function run() {
     // The classic CSRF shape: no-cors, text/plain, to revoke-others.
     const sent = evil.waitForResponse((r) => r.url() === `${api}/v1/me/sessions/revoke-others`);
     mark = ctx.logs.length;
-    const noCors = await pageFetch(evil, '/v1/me/sessions/revoke-others', { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: '{}' });
+    const noCors = await pageFetch(evil, '/v1/me/sessions/revoke-others', {
+      method: 'POST',
+      mode: 'no-cors',
+      headers: { 'content-type': 'text/plain' },
+      body: '{}',
+    });
     t.match(noCors, { ok: true, status: 0 }, 'an opaque no-cors response');
     const noCorsRes = await sent;
     // 403 (cookie seen, no header) rather than 401 (no cookie): the cookie went along.
@@ -264,7 +306,12 @@ async function run() {
     const other = await openPage(context, otherSite.origin);
 
     const sent = other.waitForResponse((r) => r.url() === `${api}/v1/logout`);
-    const noCors = await pageFetch(other, '/v1/logout', { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: 'x' });
+    const noCors = await pageFetch(other, '/v1/logout', {
+      method: 'POST',
+      mode: 'no-cors',
+      headers: { 'content-type': 'text/plain' },
+      body: 'x',
+    });
     t.match(noCors, { ok: true, status: 0 }, 'an opaque no-cors response');
     const res = await sent;
     t.equal(res.status(), 401, 'the server saw no session cookie');

@@ -17,7 +17,11 @@ async function badRequest(t: Test, request: InjectOptions, status: number, code:
   const body = assertProblem(t, res, status, code);
   t.notMatch(res.body, /node_modules|\/work\/|src\//, 'no file paths');
   t.equal(await countUsers(ctx), before, 'no users row written');
-  t.same(await ctx.db.selectFrom('users').select(['id', 'name', 'locale', 'updated_at']).orderBy('id').execute(), updatedBefore, 'no users row changed');
+  t.same(
+    await ctx.db.selectFrom('users').select(['id', 'name', 'locale', 'updated_at']).orderBy('id').execute(),
+    updatedBefore,
+    'no users row changed',
+  );
   return body;
 }
 
@@ -44,7 +48,10 @@ t.test('wrong types get 400 VALIDATION_FAILED naming the field', async (t) => {
   for (const [payload, field] of cases) {
     await t.test(`${field}: ${JSON.stringify(payload).slice(0, 80)}`, async (t) => {
       const body = await badRequest(t, { method: 'POST', url: '/v1/signup', payload }, 400, 'VALIDATION_FAILED');
-      t.ok(body.errors?.some((e) => e.field === field), `errors list ${field}: ${JSON.stringify(body.errors)}`);
+      t.ok(
+        body.errors?.some((e) => e.field === field),
+        `errors list ${field}: ${JSON.stringify(body.errors)}`,
+      );
       t.match(body.detail, field);
     });
   }
@@ -59,8 +66,16 @@ t.test('wrong types get 400 VALIDATION_FAILED naming the field', async (t) => {
 t.test('an invalid email gets 400 VALIDATION_FAILED on signup, login, resend and forgot', async (t) => {
   for (const email of ['not-an-email', 'a@', '@example.com', 'a b@example.com', `${'x'.repeat(250)}@example.com`]) {
     await t.test(email.slice(0, 40), async (t) => {
-      const body = await badRequest(t, { method: 'POST', url: '/v1/signup', payload: { email, password: GOOD_PASSWORD, name: 'X' } }, 400, 'VALIDATION_FAILED');
-      t.same(body.errors?.map((e) => e.field), ['email']);
+      const body = await badRequest(
+        t,
+        { method: 'POST', url: '/v1/signup', payload: { email, password: GOOD_PASSWORD, name: 'X' } },
+        400,
+        'VALIDATION_FAILED',
+      );
+      t.same(
+        body.errors?.map((e) => e.field),
+        ['email'],
+      );
     });
   }
   for (const url of ['/v1/login', '/v1/email/verify/resend', '/v1/password/forgot']) {
@@ -72,13 +87,30 @@ t.test('an invalid email gets 400 VALIDATION_FAILED on signup, login, resend and
 });
 
 t.test('a 101-character name gets 400 VALIDATION_FAILED (100 is the limit)', async (t) => {
-  const body = await badRequest(t, { method: 'POST', url: '/v1/signup', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: 'n'.repeat(101) } }, 400, 'VALIDATION_FAILED');
-  t.same(body.errors?.map((e) => e.field), ['name']);
+  const body = await badRequest(
+    t,
+    { method: 'POST', url: '/v1/signup', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: 'n'.repeat(101) } },
+    400,
+    'VALIDATION_FAILED',
+  );
+  t.same(
+    body.errors?.map((e) => e.field),
+    ['name'],
+  );
   await badRequest(t, { method: 'PATCH', url: '/v1/me', headers: user.auth, payload: { name: 'n'.repeat(101) } }, 400, 'VALIDATION_FAILED');
-  await badRequest(t, { method: 'POST', url: '/v1/signup', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: '   ' } }, 400, 'VALIDATION_FAILED');
+  await badRequest(
+    t,
+    { method: 'POST', url: '/v1/signup', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: '   ' } },
+    400,
+    'VALIDATION_FAILED',
+  );
 
   const email = uniqueEmail();
-  const ok = await ctx.app.inject({ method: 'POST', url: '/v1/signup', payload: { email, password: GOOD_PASSWORD, name: 'n'.repeat(100) } });
+  const ok = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/signup',
+    payload: { email, password: GOOD_PASSWORD, name: 'n'.repeat(100) },
+  });
   t.equal(ok.statusCode, 202, 'exactly 100 characters is accepted');
 });
 
@@ -86,29 +118,64 @@ t.test('a body over BODY_LIMIT_BYTES gets 413 BODY_TOO_LARGE', async (t) => {
   t.equal(ctx.config.bodyLimit, 4096);
   const payload = JSON.stringify({ email: uniqueEmail(), password: GOOD_PASSWORD, name: 'X', pad: 'p'.repeat(5000) });
   await badRequest(t, { method: 'POST', url: '/v1/signup', headers: json, payload }, 413, 'BODY_TOO_LARGE');
-  await badRequest(t, { method: 'PATCH', url: '/v1/me', headers: { ...json, ...user.auth }, payload: JSON.stringify({ name: 'n'.repeat(5000) }) }, 413, 'BODY_TOO_LARGE');
+  await badRequest(
+    t,
+    { method: 'PATCH', url: '/v1/me', headers: { ...json, ...user.auth }, payload: JSON.stringify({ name: 'n'.repeat(5000) }) },
+    413,
+    'BODY_TOO_LARGE',
+  );
 });
 
 t.test('an unknown route gets 404 ROUTE_NOT_FOUND', async (t) => {
   const body = await badRequest(t, { method: 'GET', url: '/v1/nope?x=1' }, 404, 'ROUTE_NOT_FOUND');
   t.notMatch(body.detail, /x=1/, 'the query string is not echoed');
-  await badRequest(t, { method: 'POST', url: '/v1/signups', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: 'X' } }, 404, 'ROUTE_NOT_FOUND');
+  await badRequest(
+    t,
+    { method: 'POST', url: '/v1/signups', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: 'X' } },
+    404,
+    'ROUTE_NOT_FOUND',
+  );
   await badRequest(t, { method: 'PUT', url: '/v1/me', headers: user.auth, payload: { name: 'X' } }, 404, 'ROUTE_NOT_FOUND');
 });
 
 t.test('a text/plain body gets 415 UNSUPPORTED_MEDIA_TYPE', async (t) => {
   const payload = JSON.stringify({ email: uniqueEmail(), password: GOOD_PASSWORD, name: 'X' });
-  await badRequest(t, { method: 'POST', url: '/v1/signup', headers: { 'content-type': 'text/plain' }, payload }, 415, 'UNSUPPORTED_MEDIA_TYPE');
-  await badRequest(t, { method: 'POST', url: '/v1/signup', headers: { 'content-type': 'application/xml' }, payload: '<signup/>' }, 415, 'UNSUPPORTED_MEDIA_TYPE');
-  await badRequest(t, { method: 'PATCH', url: '/v1/me', headers: { 'content-type': 'text/plain', ...user.auth }, payload: '{"name":"Y"}' }, 415, 'UNSUPPORTED_MEDIA_TYPE');
+  await badRequest(
+    t,
+    { method: 'POST', url: '/v1/signup', headers: { 'content-type': 'text/plain' }, payload },
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+  );
+  await badRequest(
+    t,
+    { method: 'POST', url: '/v1/signup', headers: { 'content-type': 'application/xml' }, payload: '<signup/>' },
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+  );
+  await badRequest(
+    t,
+    { method: 'PATCH', url: '/v1/me', headers: { 'content-type': 'text/plain', ...user.auth }, payload: '{"name":"Y"}' },
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+  );
 });
 
 t.test('unknown fields get 400 VALIDATION_FAILED naming them', async (t) => {
-  const body = await badRequest(t, { method: 'POST', url: '/v1/signup', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: 'X', nickname: 'x' } }, 400, 'VALIDATION_FAILED');
+  const body = await badRequest(
+    t,
+    { method: 'POST', url: '/v1/signup', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: 'X', nickname: 'x' } },
+    400,
+    'VALIDATION_FAILED',
+  );
   t.same(body.errors, [{ field: 'nickname', message: 'Unknown field' }]);
 });
 
 t.test('a NUL or other control character in a name is a 400, not a database error', async (t) => {
-  await badRequest(t, { method: 'POST', url: '/v1/signup', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: 'a\u0000b' } }, 400, 'VALIDATION_FAILED');
+  await badRequest(
+    t,
+    { method: 'POST', url: '/v1/signup', payload: { email: uniqueEmail(), password: GOOD_PASSWORD, name: 'a\u0000b' } },
+    400,
+    'VALIDATION_FAILED',
+  );
   await badRequest(t, { method: 'PATCH', url: '/v1/me', headers: user.auth, payload: { name: 'line\nbreak' } }, 400, 'VALIDATION_FAILED');
 });

@@ -50,5 +50,9 @@ t.test('login does not reveal whether an account exists: same status, same body,
 
   // Failed logins of an unknown address leave no trace that could later tell them apart.
   const users = await ctx.db.selectFrom('users').select('email_normalized').execute();
-  t.same(users.map((u) => u.email_normalized), [known.email], 'no row appeared for the unknown email');
+  t.same(
+    users.map((u) => u.email_normalized),
+    [known.email],
+    'no row appeared for the unknown email',
+  );
 });

@@ -5,28 +5,35 @@ import { countUsers, mailsTo, userByEmail } from './support.js';
 
 const ctx = await buildTestApp(t);
 
-t.test('signup with role, email_verified or org_id is rejected with 400 VALIDATION_FAILED listing the field, and writes no row', async (t) => {
-  const extras: Array<Record<string, unknown>> = [
-    { role: 'admin' },
-    { email_verified: true },
-    { org_id: '00000000-0000-4000-8000-000000000001' },
-    { role: 'owner', email_verified: true, org_id: '00000000-0000-4000-8000-000000000001', roles: ['Owner'] },
-  ];
-  for (const extra of extras) {
-    await t.test(Object.keys(extra).join(', '), async (t) => {
-      const before = await countUsers(ctx);
-      const email = uniqueEmail();
-      const res = await ctx.app.inject({ method: 'POST', url: '/v1/signup', payload: { email, password: GOOD_PASSWORD, name: 'Sneaky', ...extra } });
-      const body = assertProblem(t, res, 400, 'VALIDATION_FAILED');
-      const fields = (body.errors ?? []).map((e) => e.field).sort();
-      t.same(fields, Object.keys(extra).sort(), `every extra field is listed: ${JSON.stringify(body.errors)}`);
-      for (const k of Object.keys(extra)) t.match(body.detail, k, `detail names ${k}`);
-      t.equal(await countUsers(ctx), before, 'no row written');
-      t.notOk(await userByEmail(ctx, email));
-      t.same(await mailsTo(ctx, email), [], 'no mail sent');
-    });
-  }
-});
+t.test(
+  'signup with role, email_verified or org_id is rejected with 400 VALIDATION_FAILED listing the field, and writes no row',
+  async (t) => {
+    const extras: Array<Record<string, unknown>> = [
+      { role: 'admin' },
+      { email_verified: true },
+      { org_id: '00000000-0000-4000-8000-000000000001' },
+      { role: 'owner', email_verified: true, org_id: '00000000-0000-4000-8000-000000000001', roles: ['Owner'] },
+    ];
+    for (const extra of extras) {
+      await t.test(Object.keys(extra).join(', '), async (t) => {
+        const before = await countUsers(ctx);
+        const email = uniqueEmail();
+        const res = await ctx.app.inject({
+          method: 'POST',
+          url: '/v1/signup',
+          payload: { email, password: GOOD_PASSWORD, name: 'Sneaky', ...extra },
+        });
+        const body = assertProblem(t, res, 400, 'VALIDATION_FAILED');
+        const fields = (body.errors ?? []).map((e) => e.field).sort();
+        t.same(fields, Object.keys(extra).sort(), `every extra field is listed: ${JSON.stringify(body.errors)}`);
+        for (const k of Object.keys(extra)) t.match(body.detail, k, `detail names ${k}`);
+        t.equal(await countUsers(ctx), before, 'no row written');
+        t.notOk(await userByEmail(ctx, email));
+        t.same(await mailsTo(ctx, email), [], 'no mail sent');
+      });
+    }
+  },
+);
 
 t.test('PATCH /v1/me with email_verified or email is rejected with 400 and changes nothing', async (t) => {
   const u = await loggedInUser(ctx);

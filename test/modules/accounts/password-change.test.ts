@@ -19,7 +19,8 @@ async function twoSessions(ctx: TestApp) {
 
 const change = (auth: Record<string, string>, current_password: string, new_password: string) =>
   ctx.app.inject({ method: 'POST', url: '/v1/me/password', headers: auth, payload: { current_password, new_password } });
-const refresh = (refresh_token: string) => ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token', refresh_token } });
+const refresh = (refresh_token: string) =>
+  ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token', refresh_token } });
 
 t.test('a wrong current password gets 403 INVALID_PASSWORD and changes nothing', async (t) => {
   const u = await twoSessions(ctx);
@@ -28,7 +29,12 @@ t.test('a wrong current password gets 403 INVALID_PASSWORD and changes nothing',
   assertProblem(t, res, 403, 'INVALID_PASSWORD');
   t.equal((await userByEmail(ctx, u.email))?.password_hash, before?.password_hash, 'hash unchanged');
   t.equal((await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: u.other.auth })).statusCode, 200, 'the other session lives');
-  const revoked = await ctx.db.selectFrom('sessions').select('id').where('user_id', '=', before!.id).where('revoked_at', 'is not', null).execute();
+  const revoked = await ctx.db
+    .selectFrom('sessions')
+    .select('id')
+    .where('user_id', '=', before!.id)
+    .where('revoked_at', 'is not', null)
+    .execute();
   t.same(revoked, [], 'no session revoked');
   t.equal((await login(ctx, u.email, u.password)).res.statusCode, 200, 'the old password still works');
 });
@@ -70,6 +76,11 @@ t.test('a password change revokes the other sessions, keeps the current one, ret
   const mail = await waitForMail(ctx, u.email, /password was changed/i);
   t.match(mail.text, /changed/);
   t.notMatch(mail.text, NEW_PASSWORD, 'the mail does not contain the password');
-  const audit = await ctx.db.selectFrom('audit_events').select('action').where('actor_id', '=', userId).where('action', '=', 'account.password_changed').execute();
+  const audit = await ctx.db
+    .selectFrom('audit_events')
+    .select('action')
+    .where('actor_id', '=', userId)
+    .where('action', '=', 'account.password_changed')
+    .execute();
   t.equal(audit.length, 1, 'recorded in the audit trail');
 });

@@ -8,7 +8,11 @@ import { countUsers, userByEmail } from './support.js';
 const signup = (ctx: TestApp, password: string, email = uniqueEmail()) =>
   ctx.app.inject({ method: 'POST', url: '/v1/signup', payload: { email, password, name: 'Policy' } });
 
-const blocklist = new Set(readFileSync('data/common-passwords.txt', 'utf8').split('\n').map((l) => l.trim().toLowerCase()));
+const blocklist = new Set(
+  readFileSync('data/common-passwords.txt', 'utf8')
+    .split('\n')
+    .map((l) => l.trim().toLowerCase()),
+);
 
 const ctx = await buildTestApp(t);
 

@@ -6,7 +6,12 @@ t.test('guessing the current password through POST /v1/me/password is throttled 
   const ctx = await buildTestApp(t, { env: { LOGIN_ACCOUNT_FREE_FAILURES: '2' } });
   const user = await loggedInUser(ctx);
   const change = (current: string) =>
-    ctx.app.inject({ method: 'POST', url: '/v1/me/password', headers: user.auth, payload: { current_password: current, new_password: 'another-long-passphrase-9' } });
+    ctx.app.inject({
+      method: 'POST',
+      url: '/v1/me/password',
+      headers: user.auth,
+      payload: { current_password: current, new_password: 'another-long-passphrase-9' },
+    });
   const statuses = [];
   for (let i = 0; i < 5; i++) statuses.push((await change(`wrong-guess-${i}-xyz`)).statusCode);
   t.same(statuses.slice(0, 3), [403, 403, 403], 'two free guesses and the one that takes the lock are checked');
@@ -40,6 +45,10 @@ t.test('the first verification of an address ends sessions opened before it (pre
   t.equal((await ctx.app.inject({ method: 'POST', url: '/v1/email/verify', payload: { token } })).statusCode, 200);
   const me = await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${squatter.body.access_token}` } });
   assertProblem(t, me, 401, 'SESSION_REVOKED', "the squatter's session is over");
-  const refresh = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token', refresh_token: squatter.body.refresh_token } });
+  const refresh = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/token',
+    payload: { grant_type: 'refresh_token', refresh_token: squatter.body.refresh_token },
+  });
   t.equal(refresh.statusCode, 400);
 });

@@ -8,34 +8,45 @@ const PUBLIC_URL = 'https://id.example.test';
 const NEW_PASSWORD = 'juniper-orbit-canvas-19';
 
 const forgot = (ctx: TestApp, email: string) => ctx.app.inject({ method: 'POST', url: '/v1/password/forgot', payload: { email } });
-const reset = (ctx: TestApp, token: string, password: string) => ctx.app.inject({ method: 'POST', url: '/v1/password/reset', payload: { token, password } });
+const reset = (ctx: TestApp, token: string, password: string) =>
+  ctx.app.inject({ method: 'POST', url: '/v1/password/reset', payload: { token, password } });
 
-t.test('forgot answers 202 with the same body for unknown, unverified and verified emails; only the verified one gets a reset link', async (t) => {
-  const ctx = await buildTestApp(t, { env: { TESSERA_PUBLIC_URL: PUBLIC_URL } });
-  const unknown = uniqueEmail('unknown');
-  const unverified = uniqueEmail('unverified');
-  await ctx.app.inject({ method: 'POST', url: '/v1/signup', payload: { email: unverified, password: GOOD_PASSWORD, name: 'Unverified' } });
-  const verified = await createVerifiedUser(ctx);
+t.test(
+  'forgot answers 202 with the same body for unknown, unverified and verified emails; only the verified one gets a reset link',
+  async (t) => {
+    const ctx = await buildTestApp(t, { env: { TESSERA_PUBLIC_URL: PUBLIC_URL } });
+    const unknown = uniqueEmail('unknown');
+    const unverified = uniqueEmail('unverified');
+    await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/signup',
+      payload: { email: unverified, password: GOOD_PASSWORD, name: 'Unverified' },
+    });
+    const verified = await createVerifiedUser(ctx);
 
-  const answers = [];
-  for (const email of [unknown, unverified, verified.email]) {
-    const res = await forgot(ctx, email);
-    t.equal(res.statusCode, 202, email);
-    answers.push(res.json());
-  }
-  t.same(answers[0], answers[1]);
-  t.same(answers[1], answers[2], 'the same body every time');
+    const answers = [];
+    for (const email of [unknown, unverified, verified.email]) {
+      const res = await forgot(ctx, email);
+      t.equal(res.statusCode, 202, email);
+      answers.push(res.json());
+    }
+    t.same(answers[0], answers[1]);
+    t.same(answers[1], answers[2], 'the same body every time');
 
-  t.same(await mailsTo(ctx, unknown), [], 'nothing sent to an unknown address');
-  t.notOk((await mailsTo(ctx, unverified)).some((m) => /reset-password/.test(m.text)), 'no reset link to an unverified address');
-  const mail = await waitForMail(ctx, verified.email, /reset your password/i);
-  const link = linkIn(mail.text);
-  t.ok(link.href.startsWith(`${PUBLIC_URL}/reset-password?token=`), `link from TESSERA_PUBLIC_URL: ${link.href}`);
-  const row = await ctx.db.selectFrom('email_tokens').select(['purpose', 'expires_at']).where('purpose', '=', 'reset_password').execute();
-  t.equal(row.length, 1, 'one reset token stored (hashed)');
-  const ttl = row[0]!.expires_at.getTime() - Date.now();
-  t.ok(ttl > 29 * 60_000 && ttl <= 30 * 60_000 + 1000, `it lives 30 minutes (${Math.round(ttl / 1000)} s)`);
-});
+    t.same(await mailsTo(ctx, unknown), [], 'nothing sent to an unknown address');
+    t.notOk(
+      (await mailsTo(ctx, unverified)).some((m) => /reset-password/.test(m.text)),
+      'no reset link to an unverified address',
+    );
+    const mail = await waitForMail(ctx, verified.email, /reset your password/i);
+    const link = linkIn(mail.text);
+    t.ok(link.href.startsWith(`${PUBLIC_URL}/reset-password?token=`), `link from TESSERA_PUBLIC_URL: ${link.href}`);
+    const row = await ctx.db.selectFrom('email_tokens').select(['purpose', 'expires_at']).where('purpose', '=', 'reset_password').execute();
+    t.equal(row.length, 1, 'one reset token stored (hashed)');
+    const ttl = row[0]!.expires_at.getTime() - Date.now();
+    t.ok(ttl > 29 * 60_000 && ttl <= 30 * 60_000 + 1000, `it lives 30 minutes (${Math.round(ttl / 1000)} s)`);
+  },
+);
 
 t.test('reset sets the password, revokes every session and the token works once', async (t) => {
   const ctx = await buildTestApp(t);
@@ -49,15 +60,33 @@ t.test('reset sets the password, revokes every session and the token works once'
   const res = await reset(ctx, token, NEW_PASSWORD);
   t.equal(res.statusCode, 200, res.body);
 
-  const sessions = await ctx.db.selectFrom('sessions').select(['id', 'revoked_at', 'revoked_reason']).where('user_id', '=', userId).execute();
+  const sessions = await ctx.db
+    .selectFrom('sessions')
+    .select(['id', 'revoked_at', 'revoked_reason'])
+    .where('user_id', '=', userId)
+    .execute();
   t.equal(sessions.length, 2);
   for (const s of sessions) {
     t.type(s.revoked_at, Date, `session ${s.id} revoked_at is set`);
     t.equal(s.revoked_reason, 'password_reset');
   }
   for (const pair of [a.body, b.body]) {
-    assertProblem(t, await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${pair.access_token}` } }), 401, 'SESSION_REVOKED');
-    assertProblem(t, await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token', refresh_token: pair.refresh_token } }), 400, 'INVALID_GRANT');
+    assertProblem(
+      t,
+      await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${pair.access_token}` } }),
+      401,
+      'SESSION_REVOKED',
+    );
+    assertProblem(
+      t,
+      await ctx.app.inject({
+        method: 'POST',
+        url: '/v1/token',
+        payload: { grant_type: 'refresh_token', refresh_token: pair.refresh_token },
+      }),
+      400,
+      'INVALID_GRANT',
+    );
   }
 
   assertProblem(t, (await login(ctx, user.email, user.password)).res, 401, 'INVALID_CREDENTIALS');
@@ -105,7 +134,11 @@ t.test('a rejected weak password does not burn the reset token', async (t) => {
   const common = assertProblem(t, await reset(ctx, token, 'qwertyuiop'), 422, 'PASSWORD_TOO_COMMON');
   t.match(common.detail, /common/);
   t.equal((await userByEmail(ctx, user.email))!.password_hash, before, 'password unchanged');
-  t.equal((await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${session.access_token}` } })).statusCode, 200, 'sessions untouched');
+  t.equal(
+    (await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${session.access_token}` } })).statusCode,
+    200,
+    'sessions untouched',
+  );
 
   t.equal((await reset(ctx, token, NEW_PASSWORD)).statusCode, 200, 'the same token then works');
   t.equal((await login(ctx, user.email, NEW_PASSWORD)).res.statusCode, 200);

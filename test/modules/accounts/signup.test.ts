@@ -8,33 +8,44 @@ const PUBLIC_URL = 'https://id.example.test';
 const signup = (ctx: Awaited<ReturnType<typeof buildTestApp>>, payload: Record<string, unknown>) =>
   ctx.app.inject({ method: 'POST', url: '/v1/signup', payload });
 
-t.test('signup answers 202 with the same body whether or not the email exists; the owner is told, a newcomer gets a verification link', async (t) => {
-  const ctx = await buildTestApp(t, { env: { TESSERA_PUBLIC_URL: PUBLIC_URL } });
-  const email = uniqueEmail('owner');
+t.test(
+  'signup answers 202 with the same body whether or not the email exists; the owner is told, a newcomer gets a verification link',
+  async (t) => {
+    const ctx = await buildTestApp(t, { env: { TESSERA_PUBLIC_URL: PUBLIC_URL } });
+    const email = uniqueEmail('owner');
 
-  const first = await signup(ctx, { email, password: GOOD_PASSWORD, name: 'Owner' });
-  t.equal(first.statusCode, 202);
-  const verify = await waitForMail(ctx, email, /confirm your email/i);
-  const link = linkIn(verify.text);
-  t.ok(link.href.startsWith(`${PUBLIC_URL}/verify-email?token=`), `link built from TESSERA_PUBLIC_URL: ${link.href}`);
-  t.ok((link.searchParams.get('token') ?? '').length >= 20, 'the link carries a token');
+    const first = await signup(ctx, { email, password: GOOD_PASSWORD, name: 'Owner' });
+    t.equal(first.statusCode, 202);
+    const verify = await waitForMail(ctx, email, /confirm your email/i);
+    const link = linkIn(verify.text);
+    t.ok(link.href.startsWith(`${PUBLIC_URL}/verify-email?token=`), `link built from TESSERA_PUBLIC_URL: ${link.href}`);
+    t.ok((link.searchParams.get('token') ?? '').length >= 20, 'the link carries a token');
 
-  const again = await signup(ctx, { email: email.toUpperCase(), password: 'another-long-passphrase', name: 'Intruder' });
-  t.equal(again.statusCode, 202);
-  t.same(again.json(), first.json(), 'identical body for a taken address');
-  t.same(Object.keys(again.headers).filter((h) => h !== 'x-request-id' && h !== 'date').sort(), Object.keys(first.headers).filter((h) => h !== 'x-request-id' && h !== 'date').sort(), 'same headers');
+    const again = await signup(ctx, { email: email.toUpperCase(), password: 'another-long-passphrase', name: 'Intruder' });
+    t.equal(again.statusCode, 202);
+    t.same(again.json(), first.json(), 'identical body for a taken address');
+    t.same(
+      Object.keys(again.headers)
+        .filter((h) => h !== 'x-request-id' && h !== 'date')
+        .sort(),
+      Object.keys(first.headers)
+        .filter((h) => h !== 'x-request-id' && h !== 'date')
+        .sort(),
+      'same headers',
+    );
 
-  const warning = await waitForMail(ctx, email, /already|tried to sign up/i);
-  t.match(warning.text, /Hello Owner/, 'addressed to the existing owner, not to the newcomer');
-  t.ok(linkIn(warning.text).href.startsWith(PUBLIC_URL), 'its link is built from TESSERA_PUBLIC_URL too');
-  t.notMatch(warning.text, /verify-email\?token=/, 'no verification link for a taken address');
+    const warning = await waitForMail(ctx, email, /already|tried to sign up/i);
+    t.match(warning.text, /Hello Owner/, 'addressed to the existing owner, not to the newcomer');
+    t.ok(linkIn(warning.text).href.startsWith(PUBLIC_URL), 'its link is built from TESSERA_PUBLIC_URL too');
+    t.notMatch(warning.text, /verify-email\?token=/, 'no verification link for a taken address');
 
-  t.equal(await countUsers(ctx), 1, 'no second row');
-  const row = await userByEmail(ctx, email);
-  t.equal(row?.name, 'Owner', 'the existing account is untouched');
-  const verifies = (await mailsTo(ctx, email)).filter((m) => /verify-email/.test(m.text));
-  t.equal(verifies.length, 1, 'only one verification mail was ever sent');
-});
+    t.equal(await countUsers(ctx), 1, 'no second row');
+    const row = await userByEmail(ctx, email);
+    t.equal(row?.name, 'Owner', 'the existing account is untouched');
+    const verifies = (await mailsTo(ctx, email)).filter((m) => /verify-email/.test(m.text));
+    t.equal(verifies.length, 1, 'only one verification mail was ever sent');
+  },
+);
 
 t.test('signup normalises the email: surrounding whitespace and case do not make a new account', async (t) => {
   const ctx = await buildTestApp(t);
@@ -78,38 +89,50 @@ t.test('the verification link works exactly once', async (t) => {
   assertProblem(t, forged, 400, 'INVALID_EMAIL_TOKEN');
 });
 
-t.test('resend answers 202 for unknown and known emails; only an unverified account gets a new link, which voids the old one', async (t) => {
-  const ctx = await buildTestApp(t);
-  const resend = (email: string) => ctx.app.inject({ method: 'POST', url: '/v1/email/verify/resend', payload: { email } });
+t.test(
+  'resend answers 202 for unknown and known emails; only an unverified account gets a new link, which voids the old one',
+  async (t) => {
+    const ctx = await buildTestApp(t);
+    const resend = (email: string) => ctx.app.inject({ method: 'POST', url: '/v1/email/verify/resend', payload: { email } });
 
-  const unknown = uniqueEmail('nobody');
-  const r1 = await resend(unknown);
-  t.equal(r1.statusCode, 202);
-  t.same(await mailsTo(ctx, unknown), [], 'no mail to an unknown address');
+    const unknown = uniqueEmail('nobody');
+    const r1 = await resend(unknown);
+    t.equal(r1.statusCode, 202);
+    t.same(await mailsTo(ctx, unknown), [], 'no mail to an unknown address');
 
-  const email = uniqueEmail('pending');
-  await signup(ctx, { email, password: GOOD_PASSWORD, name: 'Pending' });
-  const oldToken = await waitForLinkToken(ctx, email, 'verify-email');
-  const r2 = await resend(email);
-  t.equal(r2.statusCode, 202);
-  t.same(r2.json(), r1.json(), 'same body for a known address');
-  // The resent mail goes out after the response: wait for a link that is not the first one.
-  const newToken = await eventually(
-    async () => {
-      const token = await waitForLinkToken(ctx, email, 'verify-email');
-      return token !== oldToken && token;
-    },
-    { timeoutMs: 2000 },
-  ).catch(() => oldToken);
-  t.not(newToken, oldToken, 'a new link was sent');
-  assertProblem(t, await ctx.app.inject({ method: 'POST', url: '/v1/email/verify', payload: { token: oldToken } }), 400, 'INVALID_EMAIL_TOKEN');
-  t.equal((await ctx.app.inject({ method: 'POST', url: '/v1/email/verify', payload: { token: newToken } })).statusCode, 200, 'the new link verifies');
+    const email = uniqueEmail('pending');
+    await signup(ctx, { email, password: GOOD_PASSWORD, name: 'Pending' });
+    const oldToken = await waitForLinkToken(ctx, email, 'verify-email');
+    const r2 = await resend(email);
+    t.equal(r2.statusCode, 202);
+    t.same(r2.json(), r1.json(), 'same body for a known address');
+    // The resent mail goes out after the response: wait for a link that is not the first one.
+    const newToken = await eventually(
+      async () => {
+        const token = await waitForLinkToken(ctx, email, 'verify-email');
+        return token !== oldToken && token;
+      },
+      { timeoutMs: 2000 },
+    ).catch(() => oldToken);
+    t.not(newToken, oldToken, 'a new link was sent');
+    assertProblem(
+      t,
+      await ctx.app.inject({ method: 'POST', url: '/v1/email/verify', payload: { token: oldToken } }),
+      400,
+      'INVALID_EMAIL_TOKEN',
+    );
+    t.equal(
+      (await ctx.app.inject({ method: 'POST', url: '/v1/email/verify', payload: { token: newToken } })).statusCode,
+      200,
+      'the new link verifies',
+    );
 
-  const before = (await mailsTo(ctx, email, 0)).length;
-  const r3 = await resend(email);
-  t.equal(r3.statusCode, 202, 'still 202 once verified');
-  t.equal((await mailsTo(ctx, email)).length, before, 'no new mail for a verified address');
-});
+    const before = (await mailsTo(ctx, email, 0)).length;
+    const r3 = await resend(email);
+    t.equal(r3.statusCode, 202, 'still 202 once verified');
+    t.equal((await mailsTo(ctx, email)).length, before, 'no new mail for a verified address');
+  },
+);
 
 t.test('an unverified email cannot log in by default: 403 EMAIL_NOT_VERIFIED', async (t) => {
   const ctx = await buildTestApp(t);

@@ -4,7 +4,10 @@ import { eventually } from '../../helpers/eventually.js';
 /** Shared checks for the accounts tests (not a test file: it has no `.test.ts` suffix). */
 
 export async function countUsers(ctx: TestApp): Promise<number> {
-  const row = await ctx.db.selectFrom('users').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  const row = await ctx.db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 

@@ -29,7 +29,7 @@ t.test('security events form a hash chain that detects an edit made behind the d
   t.equal(after.broken_at, victim.id, 'and verification names the edited event');
 });
 
-t.test('GET /v1/me/security-events lists the caller\'s own events, newest first', async (t) => {
+t.test("GET /v1/me/security-events lists the caller's own events, newest first", async (t) => {
   const ctx = await buildTestApp(t);
   const a = await loggedInUser(ctx);
   const b = await loggedInUser(ctx);
@@ -42,7 +42,10 @@ t.test('GET /v1/me/security-events lists the caller\'s own events, newest first'
   t.ok(actions.includes('session.login'));
   t.ok(actions.includes('account.created'));
   const ofB = await ctx.app.inject({ method: 'GET', url: '/v1/me/security-events', headers: b.auth });
-  t.notOk(ofB.json().events.some((e: { action: string }) => e.action === 'account.profile_updated'), "another user's events are not shown");
+  t.notOk(
+    ofB.json().events.some((e: { action: string }) => e.action === 'account.profile_updated'),
+    "another user's events are not shown",
+  );
   const bad = await ctx.app.inject({ method: 'GET', url: '/v1/me/security-events?limit=5000', headers: a.auth });
   t.equal(bad.statusCode, 400);
   t.equal(bad.json().code, 'VALIDATION_FAILED');

@@ -13,7 +13,15 @@ t.test('login answers 200 with the token pair shape of the contract', async (t) 
   t.equal(res.statusCode, 200);
   t.match(res.headers['content-type'], /application\/json/);
   t.equal(res.headers['cache-control'], 'no-store', 'tokens are never cached');
-  t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'refresh_expires_in', 'refresh_token', 'session_id', 'status', 'token_type']);
+  t.same(Object.keys(body).sort(), [
+    'access_token',
+    'expires_in',
+    'refresh_expires_in',
+    'refresh_token',
+    'session_id',
+    'status',
+    'token_type',
+  ]);
   t.equal(body.status, 'authenticated');
   t.equal(body.token_type, 'Bearer');
   t.equal(body.expires_in, 900);
@@ -69,10 +77,17 @@ t.test('refresh tokens are stored only as their SHA-256', async (t) => {
   t.ok(rows[0].token_hash.equals(sha256(body.refresh_token)), 'token_hash = sha256(token)');
 
   // Rotate once so a successor also exists, then look for either raw token anywhere in the table.
-  const rotated = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token', refresh_token: body.refresh_token } });
+  const rotated = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/token',
+    payload: { grant_type: 'refresh_token', refresh_token: body.refresh_token },
+  });
   t.equal(rotated.statusCode, 200);
   const successor = rotated.json().refresh_token as string;
-  const dump = await sql<{ row: string; hexrow: string }>`select r::text as row, encode(convert_to(r::text, 'UTF8'), 'hex') as hexrow from refresh_tokens r`.execute(ctx.db);
+  const dump = await sql<{
+    row: string;
+    hexrow: string;
+  }>`select r::text as row, encode(convert_to(r::text, 'UTF8'), 'hex') as hexrow from refresh_tokens r`.execute(ctx.db);
   t.equal(dump.rows.length, 2);
   for (const raw of [body.refresh_token, successor]) {
     const hex = Buffer.from(raw).toString('hex');

@@ -26,7 +26,7 @@ function me(ctx: TestApp, tokens: Tokens) {
   return ctx.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(tokens) });
 }
 
-t.test('GET /v1/me/sessions lists every session with its device, marking only the caller\'s as current', async (t) => {
+t.test("GET /v1/me/sessions lists every session with its device, marking only the caller's as current", async (t) => {
   const ctx = await buildTestApp(t);
   const { user, mac, win } = await twoSessions(ctx);
   const { res, sessions } = await list(ctx, mac);
@@ -37,10 +37,13 @@ t.test('GET /v1/me/sessions lists every session with its device, marking only th
   t.same([...byId.keys()].sort(), [mac.session_id, win.session_id].sort());
   const macRow = byId.get(mac.session_id)!;
   const winRow = byId.get(win.session_id)!;
-  t.equal(macRow.current, true, 'the caller\'s session is current');
+  t.equal(macRow.current, true, "the caller's session is current");
   t.equal(winRow.current, false, 'the other is not');
   for (const row of [macRow, winRow]) {
-    t.same(Object.keys(row).sort(), ['aal', 'created_at', 'current', 'device', 'expires_at', 'id', 'ip', 'last_seen_at', 'roles', 'user', 'user_agent'].sort());
+    t.same(
+      Object.keys(row).sort(),
+      ['aal', 'created_at', 'current', 'device', 'expires_at', 'id', 'ip', 'last_seen_at', 'roles', 'user', 'user_agent'].sort(),
+    );
     t.same(row.user, { id: account.id, email: user.email });
     t.same(row.roles, []);
     t.equal(row.aal, 1);
@@ -71,17 +74,24 @@ t.test('DELETE /v1/me/sessions/{id} revokes the other session: 204, its token 40
   assertProblem(t, await me(ctx, win), 401, 'SESSION_REVOKED');
   t.equal((await me(ctx, mac)).statusCode, 200, 'the caller stays signed in');
   const { sessions } = await list(ctx, mac);
-  t.same(sessions.map((s) => s.id), [mac.session_id]);
+  t.same(
+    sessions.map((s) => s.id),
+    [mac.session_id],
+  );
   const row = await ctx.db.selectFrom('sessions').selectAll().where('id', '=', win.session_id).executeTakeFirstOrThrow();
   t.ok(row.revoked_at);
   t.equal(row.revoked_reason, 'revoked_by_user');
   const again = await ctx.app.inject({ method: 'DELETE', url: `/v1/me/sessions/${win.session_id}`, headers: bearer(mac) });
   t.equal(again.statusCode, 404, 'revoking twice is not found');
-  const refresh = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token', refresh_token: win.refresh_token } });
+  const refresh = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/token',
+    payload: { grant_type: 'refresh_token', refresh_token: win.refresh_token },
+  });
   assertProblem(t, refresh, 400, 'INVALID_GRANT', 'its refresh token is dead');
 });
 
-t.test('DELETE of an unknown or another user\'s session id is 404 SESSION_NOT_FOUND and changes nothing', async (t) => {
+t.test("DELETE of an unknown or another user's session id is 404 SESSION_NOT_FOUND and changes nothing", async (t) => {
   const ctx = await buildTestApp(t);
   const a = await loggedInUser(ctx);
   const b = await loggedInUser(ctx);
@@ -91,10 +101,10 @@ t.test('DELETE of an unknown or another user\'s session id is 404 SESSION_NOT_FO
   assertProblem(t, cross, 404, 'SESSION_NOT_FOUND', "B cannot revoke A's session");
   const strip = ({ request_id: _r, ...rest }: Record<string, unknown>) => rest;
   t.same(strip(cross.json()), strip(unknown.json()), 'same answer as for an id that does not exist');
-  t.equal((await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: a.auth })).statusCode, 200, 'A\'s session is alive');
+  t.equal((await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: a.auth })).statusCode, 200, "A's session is alive");
   const row = await ctx.db.selectFrom('sessions').select('revoked_at').where('id', '=', a.tokens.session_id).executeTakeFirstOrThrow();
   t.equal(row.revoked_at, null);
-  t.equal((await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: b.auth })).statusCode, 200, 'and B\'s too');
+  t.equal((await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: b.auth })).statusCode, 200, "and B's too");
 });
 
 t.test('DELETE with an id that is not a uuid is 400', async (t) => {
@@ -119,7 +129,10 @@ t.test('POST /v1/me/sessions/revoke-others revokes every other session and keeps
   assertProblem(t, await me(ctx, third), 401, 'SESSION_REVOKED');
   t.equal((await me(ctx, mac)).statusCode, 200, 'current session works');
   t.equal((await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: other.auth })).statusCode, 200, 'another user is untouched');
-  t.same((await list(ctx, mac)).sessions.map((s) => s.id), [mac.session_id]);
+  t.same(
+    (await list(ctx, mac)).sessions.map((s) => s.id),
+    [mac.session_id],
+  );
   const again = await ctx.app.inject({ method: 'POST', url: '/v1/me/sessions/revoke-others', headers: bearer(mac) });
   t.same(again.json(), { revoked: 0 });
 });
@@ -131,7 +144,11 @@ t.test('POST /v1/logout: 204, the access token is then 401 SESSION_REVOKED and t
   t.equal(out.statusCode, 204);
   const after = await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: user.auth });
   assertProblem(t, after, 401, 'SESSION_REVOKED');
-  const refresh = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token', refresh_token: user.tokens.refresh_token } });
+  const refresh = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/token',
+    payload: { grant_type: 'refresh_token', refresh_token: user.tokens.refresh_token },
+  });
   assertProblem(t, refresh, 400, 'INVALID_GRANT');
   const row = await ctx.db.selectFrom('sessions').selectAll().where('id', '=', user.tokens.session_id).executeTakeFirstOrThrow();
   t.ok(row.revoked_at);

@@ -41,7 +41,15 @@ t.test('after 3 free failures the 4th sets a lock: 429 with Retry-After even for
   const blocked = await attempt(ctx, user.email, user.password);
   assertThrottled(t, blocked, 2);
   t.match(blocked.body.detail, /2 seconds/);
-  t.equal(await ctx.db.selectFrom('sessions').select('id').execute().then((r) => r.length), 0, 'no session was started');
+  t.equal(
+    await ctx.db
+      .selectFrom('sessions')
+      .select('id')
+      .execute()
+      .then((r) => r.length),
+    0,
+    'no session was started',
+  );
 });
 
 t.test('the delay doubles with each further failure and caps at LOGIN_THROTTLE_MAX_SECONDS', async (t) => {
@@ -59,7 +67,10 @@ t.test('the delay doubles with each further failure and caps at LOGIN_THROTTLE_M
     t.equal((await attempt(ctx, user.email, WRONG)).status, 401, 'after the wait the attempt is judged again');
   }
   t.same(waits, [2, 4, 8, 8]);
-  t.ok(waits.every((w) => w <= 8), 'never more than the cap');
+  t.ok(
+    waits.every((w) => w <= 8),
+    'never more than the cap',
+  );
 });
 
 t.test('after the wait the right password logs in and resets the account counter', async (t) => {
@@ -72,7 +83,8 @@ t.test('after the wait the right password logs in and resets the account counter
   t.equal(ok.status, 200, 'logs in after the wait');
   t.equal(ok.body.status, 'authenticated');
   // Without the reset the next failure would be the 5th and lock at once.
-  for (let i = 1; i <= 4; i++) t.equal((await attempt(ctx, user.email, WRONG)).status, 401, `failure ${i} after the reset is not throttled`);
+  for (let i = 1; i <= 4; i++)
+    t.equal((await attempt(ctx, user.email, WRONG)).status, 401, `failure ${i} after the reset is not throttled`);
   assertThrottled(t, await attempt(ctx, user.email, user.password), 2);
 });
 
@@ -108,7 +120,10 @@ t.test('per IP: failures across many emails lock that IP for other accounts; ano
   const fromElsewhere = await attempt(ctx, victim.email, victim.password, '198.51.100.9');
   t.equal(fromElsewhere.status, 200, 'the real user on another IP logs in');
   const sessions = await ctx.db.selectFrom('sessions').select(['ip']).execute();
-  t.same(sessions.map((s) => s.ip), ['198.51.100.9']);
+  t.same(
+    sessions.map((s) => s.ip),
+    ['198.51.100.9'],
+  );
 });
 
 t.test('a burst of parallel guesses is counted as a burst: free attempts plus one, the rest 429', async (t) => {

@@ -2,11 +2,7 @@ import { SignJWT, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose
 import type { TestApp } from '../../helpers/app.js';
 
 /** Re-signs claims with the app's real signing key: correctly signed, whatever the claims say. */
-export async function signWithAppKey(
-  ctx: TestApp,
-  claims: JWTPayload,
-  header: { typ?: string; kid?: string } = {},
-): Promise<string> {
+export async function signWithAppKey(ctx: TestApp, claims: JWTPayload, header: { typ?: string; kid?: string } = {}): Promise<string> {
   const key = ctx.services.keys.signingKey();
   return new SignJWT(claims)
     .setProtectedHeader({ alg: key.alg, typ: header.typ ?? 'at+jwt', kid: header.kid ?? key.kid })
@@ -37,7 +33,12 @@ export async function refresh(ctx: TestApp, refreshToken: string, opts: { form?:
 /** Detached audit writes land just after the response; poll for one. */
 export async function waitForAudit(ctx: TestApp, action: string, targetId: string) {
   for (let i = 0; i < 100; i++) {
-    const row = await ctx.db.selectFrom('audit_events').selectAll().where('action', '=', action).where('target_id', '=', targetId).executeTakeFirst();
+    const row = await ctx.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', '=', action)
+      .where('target_id', '=', targetId)
+      .executeTakeFirst();
     if (row) return row;
     await new Promise((r) => setTimeout(r, 20));
   }

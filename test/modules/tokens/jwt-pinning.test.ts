@@ -55,12 +55,14 @@ t.test('a token signed by another ES256 key under the same kid is rejected', asy
   await rejected(t, token, 'foreign key, real kid');
 });
 
-t.test('an unknown kid is rejected, even when the signature is the app\'s own', async (t) => {
+t.test("an unknown kid is rejected, even when the signature is the app's own", async (t) => {
   await rejected(t, await signWithAppKey(ctx, claims, { kid: 'no-such-kid' }), 'unknown kid');
   const { privateKey } = await generateKeyPair('ES256');
   const token = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'attacker-kid' }).sign(privateKey);
   await rejected(t, token, 'unknown kid, foreign key');
-  const noKid = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' }).sign(ctx.services.keys.signingKey().privateKey!);
+  const noKid = await new SignJWT(claims)
+    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' })
+    .sign(ctx.services.keys.signingKey().privateKey!);
   await rejected(t, noKid, 'no kid at all');
 });
 

@@ -58,7 +58,7 @@ t.test('JWKS and openid-configuration are served with cache headers and the issu
   t.ok(String(oidc.json().jwks_uri).endsWith('/.well-known/jwks.json'));
 });
 
-t.test('the signing key\'s private half is stored encrypted, not as plaintext JSON', async (t) => {
+t.test("the signing key's private half is stored encrypted, not as plaintext JSON", async (t) => {
   const ctx = await buildTestApp(t);
   const rows = await ctx.db.selectFrom('signing_keys').selectAll().execute();
   t.equal(rows.length, 1, 'one key created at start');

@@ -12,7 +12,12 @@ async function refreshRow(ctx: TestApp, token: string) {
   return ctx.db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', sha256(token)).executeTakeFirst();
 }
 
-async function assertRotated(t: Test, ctx: TestApp, old: { refresh_token: string; access_token: string; session_id: string }, res: Awaited<ReturnType<typeof refresh>>) {
+async function assertRotated(
+  t: Test,
+  ctx: TestApp,
+  old: { refresh_token: string; access_token: string; session_id: string },
+  res: Awaited<ReturnType<typeof refresh>>,
+) {
   t.equal(res.res.statusCode, 200);
   t.equal(res.res.headers['cache-control'], 'no-store');
   t.equal(res.body.status, 'authenticated');
@@ -60,7 +65,10 @@ t.test('20 concurrent refreshes with one token yield exactly one new pair', asyn
   const session = await ctx.db.selectFrom('sessions').selectAll().where('id', '=', user.tokens.session_id).executeTakeFirstOrThrow();
   t.equal(session.revoked_at, null, 'a concurrent retry is not treated as theft');
   const [successor] = distinct;
-  t.ok(rows.some((r) => r.token_hash.equals(sha256(successor))), 'the successor in the DB is the one handed out');
+  t.ok(
+    rows.some((r) => r.token_hash.equals(sha256(successor))),
+    'the successor in the DB is the one handed out',
+  );
   t.equal((await refresh(ctx, successor)).res.statusCode, 200, 'the successor works');
 });
 
@@ -106,7 +114,11 @@ t.test('with REFRESH_REUSE_GRACE_SECONDS=0 any replay of a spent token revokes t
   t.equal(reuse.res.statusCode, 400);
   t.equal(reuse.body.code, 'INVALID_GRANT');
   t.equal((await me(ctx, first.body.access_token)).body.code, 'SESSION_REVOKED');
-  const session = await ctx.db.selectFrom('sessions').select(['revoked_at', 'revoked_reason']).where('id', '=', user.tokens.session_id).executeTakeFirstOrThrow();
+  const session = await ctx.db
+    .selectFrom('sessions')
+    .select(['revoked_at', 'revoked_reason'])
+    .where('id', '=', user.tokens.session_id)
+    .executeTakeFirstOrThrow();
   t.equal(session.revoked_reason, 'refresh_token_reuse');
 });
 
@@ -120,7 +132,11 @@ t.test('a retry within the grace window gets the same successor back (lost respo
   t.equal(retry.body.refresh_token, first.body.refresh_token, 'same successor refresh token');
   t.equal(retry.body.session_id, user.tokens.session_id);
   t.equal((await me(ctx, retry.body.access_token)).res.statusCode, 200);
-  const session = await ctx.db.selectFrom('sessions').select('revoked_at').where('id', '=', user.tokens.session_id).executeTakeFirstOrThrow();
+  const session = await ctx.db
+    .selectFrom('sessions')
+    .select('revoked_at')
+    .where('id', '=', user.tokens.session_id)
+    .executeTakeFirstOrThrow();
   t.equal(session.revoked_at, null, 'session still alive');
   const rows = await ctx.db.selectFrom('refresh_tokens').select('token_hash').where('session_id', '=', user.tokens.session_id).execute();
   t.equal(rows.length, 2, 'no extra token minted for the retry');
@@ -136,7 +152,11 @@ t.test('once the successor has been used, replaying the original even within gra
   const replay = await refresh(ctx, user.tokens.refresh_token);
   t.equal(replay.res.statusCode, 400);
   t.equal(replay.body.code, 'INVALID_GRANT');
-  const session = await ctx.db.selectFrom('sessions').select(['revoked_at', 'revoked_reason']).where('id', '=', user.tokens.session_id).executeTakeFirstOrThrow();
+  const session = await ctx.db
+    .selectFrom('sessions')
+    .select(['revoked_at', 'revoked_reason'])
+    .where('id', '=', user.tokens.session_id)
+    .executeTakeFirstOrThrow();
   t.ok(session.revoked_at);
   t.equal(session.revoked_reason, 'refresh_token_reuse');
   t.equal((await refresh(ctx, second.body.refresh_token)).body.code, 'INVALID_GRANT', 'latest token is dead');
