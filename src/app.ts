@@ -134,6 +134,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
     sessions: sessions.service,
     argon2: config.argon2,
     throttle: config.loginThrottle,
+    deviceSecrets: keyring.deriveSecrets('tessera/known-device/v1'),
     publicUrl: config.publicUrl,
     requireEmailVerification: config.requireEmailVerification,
   });
@@ -141,7 +142,6 @@ export async function composeApp(config: Config, deps: AppDeps) {
     accounts: accounts.service,
     sessions: sessions.service,
     audit: audit.service,
-    requireEmailVerification: config.requireEmailVerification,
     onOutcome: (outcome) => metrics.logins.inc({ outcome }),
   });
 

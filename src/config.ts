@@ -80,6 +80,7 @@ const envSchema = z.object({
   ARGON2_PARALLELISM: int(1, 1, 16),
   LOGIN_ACCOUNT_FREE_FAILURES: int(5, 1, 1_000_000),
   LOGIN_IP_FREE_FAILURES: int(50, 1, 1_000_000),
+  LOGIN_ACCOUNT_GLOBAL_FREE_FAILURES: int(100, 1, 1_000_000),
   LOGIN_THROTTLE_BASE_SECONDS: int(2, 1, 3600),
   LOGIN_THROTTLE_MAX_SECONDS: int(900, 1, 86400),
   LOGIN_THROTTLE_WINDOW_SECONDS: int(3600, 60, 86400 * 7),
@@ -127,6 +128,7 @@ export const configSchema = envSchema.transform((e) => {
     loginThrottle: {
       accountFreeFailures: e.LOGIN_ACCOUNT_FREE_FAILURES,
       ipFreeFailures: e.LOGIN_IP_FREE_FAILURES,
+      accountGlobalFreeFailures: e.LOGIN_ACCOUNT_GLOBAL_FREE_FAILURES,
       baseSeconds: e.LOGIN_THROTTLE_BASE_SECONDS,
       maxSeconds: e.LOGIN_THROTTLE_MAX_SECONDS,
       windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,

@@ -23,6 +23,8 @@ type Deps = {
   sessions: SessionService;
   argon2: Argon2Params;
   throttle: ThrottlePolicy;
+  /** Keys for known-device tokens (from the keyring, so every instance accepts every other's). */
+  deviceSecrets: Buffer[];
   publicUrl: string;
   requireEmailVerification: boolean;
 };
@@ -32,7 +34,7 @@ export function createAccountsModule(deps: Deps) {
   const hasher = createPasswordHasher(deps.argon2);
   const service = createAccountService({
     store: createAccountStore(deps.db, deps.clock),
-    throttle: createPasswordThrottle(deps.kv, deps.throttle),
+    throttle: createPasswordThrottle(deps.kv, deps.throttle, deps.deviceSecrets, deps.clock),
     hasher,
     withTransaction: deps.withTransaction,
     mailer: deps.mailer,
@@ -46,5 +48,6 @@ export function createAccountsModule(deps: Deps) {
   return { service, hasher, routes: accountRoutes(service) };
 }
 
-export type { AccountService, PasswordCheck, Profile } from './service.js';
+export type { AccountService, LocksSet, PasswordCheck, Profile } from './service.js';
+export { DEVICE_TOKEN_MAX_AGE, DEVICE_TOKENS_PER_CLIENT, type ThrottleScope } from './password-throttle.js';
 export type { UserRow } from './store.js';

@@ -11,7 +11,7 @@ import type { PasswordHasher } from './password-hasher.js';
 import { checkPassword } from './password-policy.js';
 import type { AccountStore, EmailTokenPurpose, UserRow } from './store.js';
 import { emails } from './emails.js';
-import type { PasswordThrottle } from './password-throttle.js';
+import type { PasswordThrottle, ThrottleScope } from './password-throttle.js';
 
 const VERIFY_TTL_MS = 24 * 3600 * 1000;
 const RESET_TTL_MS = 30 * 60 * 1000;
@@ -49,8 +49,14 @@ export const toProfile = (u: UserRow): Profile => ({
   created_at: u.created_at.toISOString(),
 });
 
+/** Locks a guess set on the way in (the login flow audits them). */
+export type LocksSet = Array<{ scope: ThrottleScope; seconds: number }>;
+
 /** How a password login went, for the login flow to answer in its own terms. */
-export type PasswordCheck = { outcome: 'ok'; user: UserRow } | { outcome: 'invalid' } | { outcome: 'throttled'; retryAfter: number };
+export type PasswordCheck =
+  | { outcome: 'ok'; user: UserRow; deviceToken: string; locksSet: LocksSet }
+  | { outcome: 'invalid'; reason: 'unknown_account' | 'wrong_password' | 'unverified'; userId: string | null; locksSet: LocksSet }
+  | { outcome: 'throttled'; retryAfter: number };
 
 export function createAccountService(deps: Deps) {
   const { store, hasher, mailer, audit, sessions, clock, logger, throttle, withTransaction } = deps;
@@ -58,12 +64,13 @@ export function createAccountService(deps: Deps) {
   /** A password typed again by a signed-in user, counted like a login attempt. */
   async function confirmPassword(user: UserRow, password: string, context: AuditContext, message: string) {
     const ip = context.ip ?? 'unknown';
-    const wait = await throttle.admit(user.email, ip);
-    if (wait > 0) {
+    const admission = await throttle.admit(user.email, ip);
+    if (!admission.allowed) {
+      const wait = admission.retryAfter;
       throw accountError('PASSWORD_ATTEMPTS_THROTTLED', `Too many wrong passwords; try again in ${wait} seconds.`, { retry_after: wait });
     }
     if (!(await hasher.verify(user.password_hash, password))) throw accountError('INVALID_PASSWORD', message);
-    await throttle.recordSuccess(user.email, ip);
+    await throttle.recordSuccess(user.email, ip, null);
   }
 
   // Mail goes out after the response: an SMTP round trip would otherwise tell an observer
@@ -142,20 +149,30 @@ export function createAccountService(deps: Deps) {
     },
 
     /**
-     * Password check for login, throttled per account and per IP before the password is looked
-     * at. Unknown emails verify a dummy hash so both paths cost one argon2 verification; the
-     * result does not say which one failed.
+     * Password check for login, throttled before the password is looked at (see
+     * password-throttle.ts; a known device token lets the owner through an account-wide lock).
+     * Unknown emails verify a dummy hash so every path costs one argon2 verification. An
+     * unverified address answers like a wrong password when verification is required: the
+     * address is not proven to be the account holder's, and a distinct answer would tell
+     * whoever just tried to sign up with it whether it already had an account.
      */
-    async checkLoginPassword(email: string, password: string, ip: string): Promise<PasswordCheck> {
-      const wait = await throttle.admit(email, ip);
-      if (wait > 0) return { outcome: 'throttled', retryAfter: wait };
+    async checkLoginPassword(email: string, password: string, ip: string, deviceTokens: readonly string[] = []): Promise<PasswordCheck> {
+      const admission = await throttle.admit(email, ip, deviceTokens);
+      if (!admission.allowed) return { outcome: 'throttled', retryAfter: admission.retryAfter };
+      const { locksSet } = admission;
       const user = await store.findByEmail(email);
-      if (!user) return hasher.verifyDummy(password).then(() => ({ outcome: 'invalid' }));
-      if (!(await hasher.verify(user.password_hash, password))) return { outcome: 'invalid' };
-      await throttle.recordSuccess(email, ip);
+      if (!user) {
+        await hasher.verifyDummy(password);
+        return { outcome: 'invalid', reason: 'unknown_account', userId: null, locksSet };
+      }
+      if (!(await hasher.verify(user.password_hash, password)))
+        return { outcome: 'invalid', reason: 'wrong_password', userId: user.id, locksSet };
+      if (deps.requireEmailVerification && !user.email_verified_at)
+        return { outcome: 'invalid', reason: 'unverified', userId: user.id, locksSet };
+      await throttle.recordSuccess(email, ip, admission.deviceId);
       // The last login is the newest session's created_at: no write here on the hot path.
       if (hasher.needsRehash(user.password_hash)) await store.update(user.id, { password_hash: await hasher.hash(password) });
-      return { outcome: 'ok', user };
+      return { outcome: 'ok', user, deviceToken: await throttle.issueDeviceToken(email, admission.deviceId), locksSet };
     },
 
     isVerified: (user: UserRow) => user.email_verified_at !== null,
@@ -211,6 +228,9 @@ export function createAccountService(deps: Deps) {
         await store.update(used.user_id, { password_hash: hash }, tx);
         await audit.record({ action: 'account.password_reset', actorId: used.user_id, context }, tx);
         await sessions.revokeAll(used.user_id, 'password_reset', { tx });
+        // Whoever reset the password holds the mailbox: the guess counts, locks and known
+        // devices of the old password end with it.
+        tx.afterCommit(() => throttle.resetAccount(used.email));
       });
     },
 

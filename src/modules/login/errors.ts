@@ -2,7 +2,6 @@ import { defineErrors } from '../../shared/errors.js';
 
 export const loginError = defineErrors({
   INVALID_CREDENTIALS: [401, 'Invalid email or password'],
-  EMAIL_NOT_VERIFIED: [403, 'Email not verified'],
   ORG_ACCESS_DENIED: [403, 'Not a member of the organization'],
   LOGIN_THROTTLED: [429, 'Too many failed attempts'],
 } as const);

@@ -9,7 +9,6 @@ export function createLoginModule(deps: {
   accounts: AccountService;
   sessions: SessionService;
   audit: AuditService;
-  requireEmailVerification: boolean;
   onOutcome?: (outcome: LoginOutcome) => void;
 }) {
   const service = createLoginService(deps);

@@ -134,13 +134,13 @@ t.test(
   },
 );
 
-t.test('an unverified email cannot log in by default: 403 EMAIL_NOT_VERIFIED', async (t) => {
+t.test('an unverified email cannot log in by default: 401 INVALID_CREDENTIALS, like a wrong password', async (t) => {
   const ctx = await buildTestApp(t);
   t.equal(ctx.config.requireEmailVerification, true, 'the default requires verification');
   const email = uniqueEmail();
   await signup(ctx, { email, password: GOOD_PASSWORD, name: 'Unverified' });
   const { res } = await login(ctx, email, GOOD_PASSWORD);
-  const body = assertProblem(t, res, 403, 'EMAIL_NOT_VERIFIED');
+  const body = assertProblem(t, res, 401, 'INVALID_CREDENTIALS');
   t.notOk('access_token' in body, 'no tokens');
   const sessions = await ctx.db.selectFrom('sessions').select('id').execute();
   t.equal(sessions.length, 0, 'no session was started');

@@ -15,6 +15,7 @@ t.test('login answers 200 with the token pair shape of the contract', async (t) 
   t.equal(res.headers['cache-control'], 'no-store', 'tokens are never cached');
   t.same(Object.keys(body).sort(), [
     'access_token',
+    'device_token',
     'expires_in',
     'refresh_expires_in',
     'refresh_token',
