@@ -19,9 +19,11 @@ export type ThrottlePolicy = {
 /** Which budget a lock belongs to. */
 export type ThrottleScope = 'account_client' | 'client' | 'account' | 'device';
 
+/** An admitted attempt: what recordSuccess and issueDeviceToken need, so they look nothing up again. */
+export type Ticket = { acct: string; gen: string; ip: string; deviceId: string | null };
+
 export type Admission =
-  | { allowed: true; deviceId: string | null; locksSet: Array<{ scope: ThrottleScope; seconds: number }> }
-  | { allowed: false; retryAfter: number };
+  { allowed: true; ticket: Ticket; locksSet: Array<{ scope: ThrottleScope; seconds: number }> } | { allowed: false; retryAfter: number };
 
 const DEVICE_TOKENS_KEPT = 5;
 const DEVICE_TOKEN_LIFE_SECONDS = 365 * 24 * 3600;
@@ -93,7 +95,7 @@ export function createPasswordThrottle(kv: KeyValueStore, policy: ThrottlePolicy
       const taken = await Promise.all(over.map((b) => kv.setIfAbsent(b.lock, '1', b.seconds)));
       // Another attempt took a lock first: this one waits like everyone else.
       if (!taken.every(Boolean)) return { allowed: false, retryAfter: Math.max(1, await wait(list)) };
-      return { allowed: true, deviceId, locksSet: over.map((b) => ({ scope: b.scope, seconds: b.seconds })) };
+      return { allowed: true, ticket: { acct, gen, ip, deviceId }, locksSet: over.map((b) => ({ scope: b.scope, seconds: b.seconds })) };
     },
 
     /**
@@ -101,20 +103,18 @@ export function createPasswordThrottle(kv: KeyValueStore, policy: ThrottlePolicy
      * back this attempt. The account-wide count stays until its window ends, so an owner's login
      * does not hand an attacker a fresh budget.
      */
-    async recordSuccess(email: string, ip: string, deviceId: string | null) {
-      const acct = account(email);
-      const list = budgets(acct, await generation(acct), ip, deviceId);
+    async recordSuccess({ acct, gen, ip, deviceId }: Ticket) {
+      const list = budgets(acct, gen, ip, deviceId);
       const own = list.filter((b) => b.scope === 'account_client' || b.scope === 'device');
       const client = list.find((b) => b.scope === 'client');
       await Promise.all([...own.flatMap((b) => [kv.del(b.count), kv.del(b.lock)]), client && kv.decr(client.count)]);
     },
 
     /** A token that makes this client a known device of the account (kept by the client, checked statelessly). */
-    async issueDeviceToken(email: string, deviceId: string | null): Promise<string> {
-      const acct = account(email);
+    issueDeviceToken({ acct, gen, deviceId }: Ticket): string {
       const id = deviceId ?? randomToken(12);
       const issued = String(clock.nowSeconds());
-      return `${id}.${issued}.${sign(deviceSecrets[0], acct, await generation(acct), id, issued)}`;
+      return `${id}.${issued}.${sign(deviceSecrets[0], acct, gen, id, issued)}`;
     },
 
     /** After a password reset: every count, lock and device token of the account is void. */

@@ -70,7 +70,7 @@ export function createAccountService(deps: Deps) {
       throw accountError('PASSWORD_ATTEMPTS_THROTTLED', `Too many wrong passwords; try again in ${wait} seconds.`, { retry_after: wait });
     }
     if (!(await hasher.verify(user.password_hash, password))) throw accountError('INVALID_PASSWORD', message);
-    await throttle.recordSuccess(user.email, ip, null);
+    await throttle.recordSuccess(admission.ticket);
   }
 
   // Mail goes out after the response: an SMTP round trip would otherwise tell an observer
@@ -169,10 +169,10 @@ export function createAccountService(deps: Deps) {
         return { outcome: 'invalid', reason: 'wrong_password', userId: user.id, locksSet };
       if (deps.requireEmailVerification && !user.email_verified_at)
         return { outcome: 'invalid', reason: 'unverified', userId: user.id, locksSet };
-      await throttle.recordSuccess(email, ip, admission.deviceId);
+      await throttle.recordSuccess(admission.ticket);
       // The last login is the newest session's created_at: no write here on the hot path.
       if (hasher.needsRehash(user.password_hash)) await store.update(user.id, { password_hash: await hasher.hash(password) });
-      return { outcome: 'ok', user, deviceToken: await throttle.issueDeviceToken(email, admission.deviceId), locksSet };
+      return { outcome: 'ok', user, deviceToken: throttle.issueDeviceToken(admission.ticket), locksSet };
     },
 
     isVerified: (user: UserRow) => user.email_verified_at !== null,
