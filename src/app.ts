@@ -19,7 +19,10 @@ import { bearerAuthenticator } from './http/authenticators/bearer.js';
 import { cookieAuthenticator } from './http/authenticators/cookie.js';
 import type { AccessTokenChecks } from './http/authenticators/access-token.js';
 import { createCsrf } from './http/cookies.js';
-import { createMetrics } from './http/metrics.js';
+import { createMetrics, createMetricsServer } from './http/metrics.js';
+import { registerJsonParser } from './http/body.js';
+import { registerResponseHeaders } from './http/response-headers.js';
+import { serverTimeoutOptions } from './http/server-options.js';
 import { kvRateLimitStore } from './http/rate-limit-store.js';
 import { opsRoutes } from './http/ops-routes.js';
 import type { RouteKit } from './http/types.js';
@@ -54,8 +57,11 @@ function createServer(config: Config, logger: Logger) {
     },
     requestIdHeader: false,
     forceCloseConnections: 'idle',
+    ...serverTimeoutOptions(config.timeouts),
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<ZodTypeProvider>();
+  registerResponseHeaders(app);
+  registerJsonParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.addHook('onRequest', async (request, reply) => {
@@ -135,7 +141,8 @@ export async function composeApp(config: Config, deps: AppDeps) {
     argon2: config.argon2,
     throttle: config.loginThrottle,
     deviceSecrets: keyring.deriveSecrets('tessera/known-device/v1'),
-    publicUrl: config.publicUrl,
+    links: config.appLinks,
+    mailPerAddressPerHour: config.mailPerAddressPerHour,
     requireEmailVerification: config.requireEmailVerification,
   });
   const login = createLoginModule({
@@ -153,7 +160,10 @@ export async function composeApp(config: Config, deps: AppDeps) {
   // CSRF secrets come from the keyring so every instance accepts every other's tokens.
   const csrf = createCsrf(keyring.deriveSecrets('tessera/csrf/v1'));
   const kit: RouteKit = {
-    authenticate: createAuthenticate([bearerAuthenticator(accessTokenChecks), cookieAuthenticator(accessTokenChecks, csrf)]),
+    authenticate: createAuthenticate([
+      bearerAuthenticator(accessTokenChecks),
+      cookieAuthenticator(accessTokenChecks, csrf, config.cookieSecure),
+    ]),
     csrf,
     cookieSecure: config.cookieSecure,
     publicRateLimit: { max: config.publicRateLimitPerMinute, timeWindow: 60_000 },
@@ -161,12 +171,20 @@ export async function composeApp(config: Config, deps: AppDeps) {
     strict: deps.strict ?? false,
   };
 
-  opsRoutes(app, { db, kv, metrics });
+  opsRoutes(app, { db, kv, metrics, metricsAccess: config.metrics });
   for (const module of [tokens, login, sessions, accounts, audit]) await module.routes(app, kit);
+  app.addHook('onClose', async () => tokens.keys.stop());
+  // METRICS_PORT: a listener of its own, which main.ts opens; it closes with the app.
+  const metricsApp =
+    config.metrics.port === undefined
+      ? undefined
+      : await createMetricsServer(metrics, { token: config.metrics.token, logger: app.log, timeouts: config.timeouts });
+  if (metricsApp) app.addHook('onClose', async () => metricsApp.close());
   await app.ready();
 
   return {
     app,
+    metricsApp,
     modules: { audit, tokens, sessions, accounts, login },
   };
 }

@@ -34,17 +34,33 @@ const url = (protocols: string[]) =>
       message: `must use one of ${protocols.join(', ')}`,
     });
 
+// A path of the frontend's: starts with "/", no query or fragment (the link adds `?token=`).
+const appPath = (fallback: string) =>
+  z
+    .string()
+    .regex(/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/, 'must be a path starting with "/", without query or fragment')
+    .default(fallback);
+
 const envSchema = z.object({
   PORT: int(8080, 0, 65535),
   HOST: z.string().min(1).default('127.0.0.1'),
   TESSERA_PUBLIC_URL: url(['http:', 'https:']).optional(),
   TESSERA_ISSUER: url(['http:', 'https:']).optional(),
+  // Where the links in emails point: the frontend that shows the page and calls the API.
+  TESSERA_APP_URL: url(['http:', 'https:'])
+    .refine((v) => !new URL(v).search && !new URL(v).hash, { message: 'must not have a query or fragment' })
+    .optional(),
+  APP_VERIFY_EMAIL_PATH: appPath('/verify-email'),
+  APP_RESET_PASSWORD_PATH: appPath('/reset-password'),
+  APP_FORGOT_PASSWORD_PATH: appPath('/forgot-password'),
+  APP_INVITATION_PATH: appPath('/accept-invitation'),
   TESSERA_AUDIENCE: z.string().min(1).default('tessera'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_POOL_SIZE: int(20, 1, 500),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   MAIL_FROM: z.string().min(3).default('Tessera <no-reply@tessera.local>'),
+  MAIL_PER_ADDRESS_PER_HOUR: int(3, 1, 1000),
   TESSERA_ENCRYPTION_KEYS: z.string().optional(),
   REQUIRE_EMAIL_VERIFICATION: bool(true),
   MIGRATE_ON_START: optionalBool,
@@ -87,13 +103,29 @@ const envSchema = z.object({
   PUBLIC_RATE_LIMIT_PER_MINUTE: int(30, 1, 1_000_000),
   BODY_LIMIT_BYTES: int(32 * 1024, 1024, 10 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 120_000),
+  // Slow clients: a request must arrive whole (headers, then body) within these limits.
+  REQUEST_TIMEOUT_MS: int(10_000, 100, 600_000),
+  HEADERS_TIMEOUT_MS: int(5_000, 100, 600_000),
+  KEEP_ALIVE_TIMEOUT_MS: int(5_000, 100, 600_000),
+  CONNECTION_TIMEOUT_MS: int(10_000, 100, 600_000),
+  // /metrics on its own listener (then not on PORT) and/or behind a bearer token.
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 /** The variables Tessera reads: the e2e tests keep exactly these out of a child's inherited environment. */
 export const CONFIG_VARIABLES = Object.keys(envSchema.shape) as Array<keyof typeof envSchema.shape>;
 
 /** The environment, validated and shaped into what the code reads. */
-export const configSchema = envSchema.transform((e) => {
+export const configSchema = envSchema.transform((e, ctx) => {
+  // Node refuses a headers timeout longer than the request timeout.
+  if (e.HEADERS_TIMEOUT_MS > e.REQUEST_TIMEOUT_MS) {
+    ctx.addIssue({ code: 'custom', path: ['HEADERS_TIMEOUT_MS'], message: 'must not exceed REQUEST_TIMEOUT_MS' });
+  }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) {
+    ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT' });
+  }
   const publicUrl = (e.TESSERA_PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, '');
   return {
     port: e.PORT,
@@ -106,6 +138,14 @@ export const configSchema = envSchema.transform((e) => {
     redisUrl: e.REDIS_URL,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
+    mailPerAddressPerHour: e.MAIL_PER_ADDRESS_PER_HOUR,
+    appLinks: {
+      appUrl: (e.TESSERA_APP_URL ?? publicUrl).replace(/\/+$/, ''),
+      verifyEmailPath: e.APP_VERIFY_EMAIL_PATH,
+      resetPasswordPath: e.APP_RESET_PASSWORD_PATH,
+      forgotPasswordPath: e.APP_FORGOT_PASSWORD_PATH,
+      invitationPath: e.APP_INVITATION_PATH,
+    },
     encryptionKeys: e.TESSERA_ENCRYPTION_KEYS,
     requireEmailVerification: e.REQUIRE_EMAIL_VERIFICATION,
     // Embedded mode owns its database, so it migrates by default; a shared one is migrated on purpose.
@@ -136,6 +176,13 @@ export const configSchema = envSchema.transform((e) => {
     publicRateLimitPerMinute: e.PUBLIC_RATE_LIMIT_PER_MINUTE,
     bodyLimit: e.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    timeouts: {
+      requestMs: e.REQUEST_TIMEOUT_MS,
+      headersMs: e.HEADERS_TIMEOUT_MS,
+      keepAliveMs: e.KEEP_ALIVE_TIMEOUT_MS,
+      connectionMs: e.CONNECTION_TIMEOUT_MS,
+    },
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
   };
 });
 

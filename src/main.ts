@@ -1,7 +1,7 @@
 import { loadConfig, ConfigError } from './config.js';
 import { createLogger } from './infra/logger.js';
 import { openRuntime, type Runtime } from './infra/runtime.js';
-import { buildApp, type TesseraApp } from './app.js';
+import { composeApp, type TesseraApp } from './app.js';
 
 async function main() {
   let config;
@@ -53,10 +53,20 @@ async function main() {
   startup = (async () => {
     runtime = await openRuntime(config, logger);
     if (stopping) return;
-    app = await buildApp(config, { ...runtime, logger });
+    const composed = await composeApp(config, { ...runtime, logger });
+    app = composed.app;
     if (stopping) return;
     await app.listen({ port: config.port, host: config.host });
-    logger.info({ url: `http://${config.host}:${config.port}`, publicUrl: config.publicUrl }, 'Tessera is listening');
+    // Closed with the app (an onClose hook), so shutdown needs nothing more.
+    await composed.metricsApp?.listen({ port: config.metrics.port, host: config.metrics.host });
+    logger.info(
+      {
+        url: `http://${config.host}:${config.port}`,
+        publicUrl: config.publicUrl,
+        metrics: composed.metricsApp ? `http://${config.metrics.host}:${config.metrics.port}/metrics` : 'on the main port',
+      },
+      'Tessera is listening',
+    );
   })();
   try {
     await startup;

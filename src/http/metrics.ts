@@ -1,5 +1,10 @@
 import client from 'prom-client';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { constantTimeEqual } from '../infra/random.js';
+import { authError } from '../shared/common-errors.js';
+import { registerProblemHandlers } from './problem.js';
+import { registerResponseHeaders } from './response-headers.js';
+import { serverTimeoutOptions, type Timeouts } from './server-options.js';
 
 /** One registry per app, so tests that build several apps do not share counters. */
 export function createMetrics() {
@@ -39,3 +44,48 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+export type MetricsAccess = {
+  /** Serve /metrics on a listener of its own (METRICS_PORT) and not on the API's port. */
+  port?: number;
+  host: string;
+  /** When set, scrapers must send `Authorization: Bearer <token>`. */
+  token?: string;
+};
+
+/** METRICS_TOKEN: compared in constant time; 401 with a Bearer challenge without it. */
+function checkScraper(request: FastifyRequest, token: string | undefined) {
+  if (!token) return;
+  const header = request.headers.authorization;
+  if (!header) throw authError('AUTHENTICATION_REQUIRED', 'Send the metrics token as "Authorization: Bearer <token>".');
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match || !constantTimeEqual(match[1], token)) throw authError('INVALID_TOKEN', 'The metrics token is wrong.');
+}
+
+/** GET /metrics, the Prometheus text format. */
+export function metricsRoute(app: FastifyInstance, metrics: Metrics, token: string | undefined) {
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    checkScraper(request, token);
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+}
+
+/**
+ * The separate metrics listener (METRICS_PORT): /metrics and nothing else, bound to METRICS_HOST
+ * (loopback by default), so scrapes need not pass the load balancer and the API port does not
+ * show the service's insides.
+ */
+export async function createMetricsServer(metrics: Metrics, options: { token?: string; logger: FastifyBaseLogger; timeouts: Timeouts }) {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    disableRequestLogging: true,
+    forceCloseConnections: true,
+    ...serverTimeoutOptions(options.timeouts),
+  });
+  registerResponseHeaders(app);
+  registerProblemHandlers(app, { strict: false });
+  metricsRoute(app, metrics, options.token);
+  await app.ready();
+  return app;
+}

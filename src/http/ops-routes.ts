@@ -3,9 +3,12 @@ import { sql } from 'kysely';
 import type { App } from './types.js';
 import type { Db } from '../infra/db/connect.js';
 import type { KeyValueStore } from '../infra/kv/kv.js';
-import type { Metrics } from './metrics.js';
+import { metricsRoute, type MetricsAccess, type Metrics } from './metrics.js';
 
-export function opsRoutes(app: App, { db, kv, metrics }: { db: Db; kv: KeyValueStore; metrics: Metrics }) {
+export function opsRoutes(
+  app: App,
+  { db, kv, metrics, metricsAccess }: { db: Db; kv: KeyValueStore; metrics: Metrics; metricsAccess: MetricsAccess },
+) {
   const tags = ['operations'];
   app.get('/healthz', { schema: { tags, response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({
     status: 'ok' as const,
@@ -27,10 +30,8 @@ export function opsRoutes(app: App, { db, kv, metrics }: { db: Db; kv: KeyValueS
     return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: { postgres, kv: kvOk, kv_kind: kv.kind } });
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  // With a metrics port of its own, /metrics is served there only.
+  if (metricsAccess.port === undefined) metricsRoute(app, metrics, metricsAccess.token);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

@@ -12,13 +12,15 @@ export const locale = z
   .string()
   .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'Must be a BCP 47 language tag such as en or pt-BR')
   .max(35);
-// Control characters have no place in a name, and Postgres refuses NUL in text outright.
+// Control characters have no place in a name (Postgres refuses NUL in text outright), and
+// direction marks, embeddings, overrides and isolates (U+200E/F, U+202A-E, U+2066-9) would let a
+// name reorder the text around it wherever it is shown.
 export const displayName = z
   .string()
   .trim()
   .min(1)
   .max(100)
-  .regex(/^[^\u0000-\u001f\u007f]*$/, 'Must not contain control characters');
+  .regex(/^[^\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]*$/, 'Must not contain control or text-direction characters');
 export const uuid = z.uuid();
 
 export const problem = z.object({
@@ -37,14 +39,18 @@ export const problem = z.object({
 
 const CODES_META = 'x-codes';
 
+/** What any route may answer about its input: the body parser's refusals and schema validation. */
+const BODY_CODES = ['VALIDATION_FAILED', 'MALFORMED_BODY', 'BODY_TOO_DEEP', 'BODY_FORBIDDEN_KEY'];
+
 /**
  * The problem responses a route may give, by code: `...errorResponses('SESSION_NOT_FOUND',
  * 'INVALID_TOKEN')` declares 404 and 401 with the codes each status may carry (OpenAPI lists
- * them as the `code` enum). 400 for invalid or malformed input is declared on every route. The
- * problem handler checks a thrown code against this declaration in strict mode (tests).
+ * them as the `code` enum). 400 for invalid or malformed input (the body parser's refusals
+ * included) is declared on every route. The problem handler checks a thrown code against this
+ * declaration in strict mode (tests).
  */
 export function errorResponses(...codes: string[]) {
-  const byStatus = new Map<number, Set<string>>([[400, new Set(['VALIDATION_FAILED', 'MALFORMED_BODY'])]]);
+  const byStatus = new Map<number, Set<string>>([[400, new Set(BODY_CODES)]]);
   for (const code of codes) {
     const { status } = errorSpec(code);
     byStatus.set(status, (byStatus.get(status) ?? new Set()).add(code));

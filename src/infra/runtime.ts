@@ -13,6 +13,9 @@ import { createLogMailer, createSmtpMailer, type Mailer } from './mailer.js';
 
 export type Runtime = { db: Db; kv: KeyValueStore; mailer: Mailer; keyring: Keyring; close(): Promise<void> };
 
+/** What operator commands stand on: the database and the keyring (no KV store, no mail). */
+export type Storage = { db: Db; keyring: Keyring; close(): Promise<void> };
+
 /** The encryption keyring: configured, or (embedded mode only) generated once and kept in DATA_DIR. */
 async function loadKeyring(config: Config, logger: Logger): Promise<Keyring> {
   if (config.encryptionKeys) return createKeyring(config.encryptionKeys);
@@ -50,12 +53,8 @@ async function loadEmbeddedPostgres() {
   return module.startEmbeddedPostgres;
 }
 
-/** Opens what the service stands on: Postgres (embedded by default), the KV store, mail and keys. */
-export async function openRuntime(config: Config, logger: Logger): Promise<Runtime> {
-  const keyring = await loadKeyring(config, logger);
-  if (!config.smtpUrl && !config.mailToLog) {
-    throw new Error('SMTP_URL must be set when DATABASE_URL is set (or MAIL_TO_LOG=true to write emails, links included, to the log)');
-  }
+/** The database: embedded unless DATABASE_URL is set, migrated if configured. */
+async function openDatabase(config: Config, logger: Logger): Promise<{ db: Db; close(): Promise<void> }> {
   let stopEmbedded: (() => Promise<void>) | undefined;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
@@ -66,17 +65,42 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
     logger.info({ dataDir: path.resolve(config.dataDir) }, 'embedded PostgreSQL started (no DATABASE_URL)');
   }
   const db = connectDb(databaseUrl, config.databasePoolSize);
-  let kv: KeyValueStore;
+  const close = async () => {
+    await db.destroy();
+    await stopEmbedded?.();
+  };
   try {
     if (config.migrateOnStart) {
       const applied = await migrate(db);
       if (applied.length) logger.info({ applied }, 'migrations applied');
     }
-    kv = config.redisUrl ? await createRedisKv(config.redisUrl, logger) : createMemoryKv();
   } catch (err) {
     // Do not leave a pool or an embedded Postgres behind when start-up fails half way.
-    await db.destroy().catch(() => undefined);
-    await stopEmbedded?.().catch(() => undefined);
+    await close().catch(() => undefined);
+    throw err;
+  }
+  return { db, close };
+}
+
+/** For operator commands (the CLI): the database and the keyring, and no mail settings needed. */
+export async function openStorage(config: Config, logger: Logger): Promise<Storage> {
+  const keyring = await loadKeyring(config, logger);
+  return { keyring, ...(await openDatabase(config, logger)) };
+}
+
+/** Opens what the service stands on: Postgres (embedded by default), the KV store, mail and keys. */
+export async function openRuntime(config: Config, logger: Logger): Promise<Runtime> {
+  const keyring = await loadKeyring(config, logger);
+  // Checked before a database is started: the server sends mail (operator commands do not).
+  if (!config.smtpUrl && !config.mailToLog) {
+    throw new Error('SMTP_URL must be set when DATABASE_URL is set (or MAIL_TO_LOG=true to write emails, links included, to the log)');
+  }
+  const storage = await openDatabase(config, logger);
+  let kv: KeyValueStore;
+  try {
+    kv = config.redisUrl ? await createRedisKv(config.redisUrl, logger) : createMemoryKv();
+  } catch (err) {
+    await storage.close().catch(() => undefined);
     throw err;
   }
   if (config.redisUrl) {
@@ -89,14 +113,13 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
   const mailer = config.smtpUrl ? createSmtpMailer(config.smtpUrl, config.mailFrom) : createLogMailer(logger, config.mailFrom);
   if (!config.smtpUrl) logger.warn('no SMTP_URL: emails are written to this log instead of being sent');
   return {
-    db,
+    db: storage.db,
     kv,
     mailer,
     keyring,
     async close() {
       await kv.close();
-      await db.destroy();
-      await stopEmbedded?.();
+      await storage.close();
     },
   };
 }

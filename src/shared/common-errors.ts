@@ -4,6 +4,8 @@ import { defineErrors } from './errors.js';
 export const requestError = defineErrors({
   VALIDATION_FAILED: [400, 'Invalid request'],
   MALFORMED_BODY: [400, 'Malformed body'],
+  BODY_TOO_DEEP: [400, 'Body nested too deeply'],
+  BODY_FORBIDDEN_KEY: [400, 'Forbidden key in body'],
   BAD_REQUEST: [400, 'Bad request'],
   ROUTE_NOT_FOUND: [404, 'Not found'],
   BODY_TOO_LARGE: [413, 'Body too large'],

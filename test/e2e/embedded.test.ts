@@ -71,7 +71,9 @@ t.test('signup writes the verification email to the log as one JSON line with to
   t.equal(rawLines.length, 1, 'exactly one log line carries the email');
   t.doesNotThrow(() => JSON.parse(rawLines[0]!), 'and it is JSON');
 
-  const verify = await http(server.url, 'POST', '/v1/email/verify', { body: { token: new URL(link).searchParams.get('token') } });
+  const verify = await http(server.url, 'POST', '/v1/email/verify', {
+    body: { token: new URL(link).searchParams.get('token'), password: GOOD_PASSWORD },
+  });
   t.equal(verify.status, 200, 'the link works against the embedded database');
   const login = await http(server.url, 'POST', '/v1/login', { body: { email, password: GOOD_PASSWORD } });
   t.equal(login.status, 200);

@@ -59,7 +59,7 @@ t.test('over HTTP: signup logs the verification email, the link verifies, login 
   t.equal(before.json.email_verified, false, 'unverified until the link is followed');
 
   const token = new URL(link).searchParams.get('token')!;
-  const verify = await http(base, 'POST', '/v1/email/verify', { body: { token } });
+  const verify = await http(base, 'POST', '/v1/email/verify', { body: { token, password } });
   t.equal(verify.status, 200, verify.text);
   // Sessions opened before the address was proven end when it is (pre-verification takeover).
   const stale = await http(base, 'GET', '/v1/me', { token: login.json.access_token });

@@ -111,7 +111,8 @@ export async function createVerifiedUser(ctx: TestApp, opts: { email?: string; p
   const signup = await ctx.app.inject({ method: 'POST', url: '/v1/signup', payload: { email, password, name: opts.name ?? 'Test User' } });
   if (signup.statusCode !== 202) throw new Error(`signup failed: ${signup.body}`);
   const token = await waitForLinkToken(ctx, email, 'verify-email');
-  const verify = await ctx.app.inject({ method: 'POST', url: '/v1/email/verify', payload: { token } });
+  // Following the link sets the password (whoever signed up first, the owner's is the one in force).
+  const verify = await ctx.app.inject({ method: 'POST', url: '/v1/email/verify', payload: { token, password } });
   if (verify.statusCode !== 200) throw new Error(`verify failed: ${verify.body}`);
   return { email, password };
 }

@@ -47,6 +47,27 @@ export interface RefreshTokensTable {
   created_at: Timestamp;
   used_at: NullableTimestamp;
   successor_enc: string | null;
+  /** The client that spent it (IP and user agent), the only one its grace retry is answered for. */
+  spent_ip: string | null;
+  spent_user_agent: string | null;
+  /** When the one grace retry was answered. */
+  replayed_at: NullableTimestamp;
+}
+
+export type RevocationKind = 'session' | 'pat' | 'user_not_before' | 'org_member_not_before';
+
+/** Revocations, independent of the rows they revoke (no foreign keys); id is the feed's cursor. */
+export interface RevocationsTable {
+  id: ColumnType<string, never, never>;
+  kind: RevocationKind;
+  session_id: string | null;
+  user_id: string | null;
+  org_id: string | null;
+  pat_id: string | null;
+  not_before: NullableTimestamp;
+  reason: string | null;
+  revoked_at: Timestamp;
+  expires_at: Timestamp;
 }
 
 export interface SigningKeysTable {
@@ -55,6 +76,9 @@ export interface SigningKeysTable {
   public_jwk: ColumnType<Record<string, unknown>, string, string>;
   private_enc: string;
   created_at: Timestamp;
+  /** Signs from this moment on; published in the JWKS from its creation. */
+  activates_at: Timestamp;
+  /** Signs no more from this moment on (may lie ahead: set when the successor is scheduled). */
   retired_at: NullableTimestamp;
 }
 
@@ -79,6 +103,7 @@ export interface Database {
   email_tokens: EmailTokensTable;
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
+  revocations: RevocationsTable;
   signing_keys: SigningKeysTable;
   audit_events: AuditEventsTable;
 }

@@ -8,8 +8,9 @@ import type { AuditService } from '../audit/index.js';
 import type { SessionService } from '../sessions/index.js';
 import { createPasswordHasher, type Argon2Params } from './password-hasher.js';
 import { createPasswordThrottle, type ThrottlePolicy } from './password-throttle.js';
+import { createMailCooldown } from './mail-cooldown.js';
 import { accountRoutes } from './routes.js';
-import { createAccountService } from './service.js';
+import { createAccountService, type AppLinks } from './service.js';
 import { createAccountStore } from './store.js';
 
 type Deps = {
@@ -25,7 +26,10 @@ type Deps = {
   throttle: ThrottlePolicy;
   /** Keys for known-device tokens (from the keyring, so every instance accepts every other's). */
   deviceSecrets: Buffer[];
-  publicUrl: string;
+  /** The frontend pages the links in emails open. */
+  links: AppLinks;
+  /** Mails an hour to one address because someone typed it (signup, resend, forgot). */
+  mailPerAddressPerHour: number;
   requireEmailVerification: boolean;
 };
 
@@ -42,12 +46,13 @@ export function createAccountsModule(deps: Deps) {
     sessions: deps.sessions,
     clock: deps.clock,
     logger: deps.logger,
-    publicUrl: deps.publicUrl,
+    cooldown: createMailCooldown(deps.kv, deps.mailPerAddressPerHour),
+    links: deps.links,
     requireEmailVerification: deps.requireEmailVerification,
   });
   return { service, hasher, routes: accountRoutes(service) };
 }
 
-export type { AccountService, LocksSet, PasswordCheck, Profile } from './service.js';
+export type { AccountService, AppLinks, LocksSet, PasswordCheck, Profile } from './service.js';
 export { DEVICE_TOKEN_MAX_AGE, DEVICE_TOKENS_PER_CLIENT, type ThrottleScope } from './password-throttle.js';
 export type { UserRow } from './store.js';

@@ -4,7 +4,7 @@ import { requestContext } from '../../http/context.js';
 import { accepted, errorResponses, noContent } from '../../http/schemas.js';
 import type { AccountService } from './service.js';
 import { toProfile } from './service.js';
-import { changePasswordBody, deleteMeBody, emailBody, patchMeBody, profile, resetBody, signupBody, tokenBody } from './schemas.js';
+import { changePasswordBody, deleteMeBody, emailBody, patchMeBody, profile, resetBody, signupBody, verifyBody } from './schemas.js';
 
 const ACCEPTED = { status: 'accepted' as const };
 const AUTH = ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'SESSION_REVOKED', 'CSRF_TOKEN_INVALID'];
@@ -28,10 +28,13 @@ export const accountRoutes =
 
     app.post(
       '/v1/email/verify',
-      { config, schema: { tags, body: tokenBody, response: { 200: accepted, ...errorResponses('INVALID_EMAIL_TOKEN') } } },
+      {
+        config,
+        schema: { tags, body: verifyBody, response: { 200: accepted, ...errorResponses('INVALID_EMAIL_TOKEN', ...POLICY) } },
+      },
       async (req) => {
-        await accounts.verifyEmail(req.body.token, requestContext(req));
-        return { ...ACCEPTED, message: 'Email address confirmed.' };
+        await accounts.verifyEmail(req.body.token, req.body.password, requestContext(req));
+        return { ...ACCEPTED, message: 'Email address confirmed and password set; every session was signed out.' };
       },
     );
 
@@ -49,9 +52,7 @@ export const accountRoutes =
       { config, schema: { tags, body: emailBody, response: { 202: accepted, ...errorResponses() } } },
       async (req, reply) => {
         await accounts.forgotPassword(req.body.email);
-        return reply
-          .status(202)
-          .send({ ...ACCEPTED, message: 'If the address belongs to a confirmed account, a reset link is on its way.' });
+        return reply.status(202).send({ ...ACCEPTED, message: 'If the address belongs to an account, a reset link is on its way.' });
       },
     );
 

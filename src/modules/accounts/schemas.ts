@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { displayName, email, locale, password } from '../../http/schemas.js';
 
 export const signupBody = z.strictObject({ email, password, name: displayName, locale: locale.optional() });
-export const tokenBody = z.strictObject({ token: z.string().min(10).max(200) });
+export const verifyBody = z.strictObject({ token: z.string().min(10).max(200), password });
 export const emailBody = z.strictObject({ email });
 export const resetBody = z.strictObject({ token: z.string().min(10).max(200), password });
 export const changePasswordBody = z.strictObject({ current_password: password, new_password: password });

@@ -11,6 +11,7 @@ import type { PasswordHasher } from './password-hasher.js';
 import { checkPassword } from './password-policy.js';
 import type { AccountStore, EmailTokenPurpose, UserRow } from './store.js';
 import { emails } from './emails.js';
+import type { MailCooldown } from './mail-cooldown.js';
 import type { PasswordThrottle, ThrottleScope } from './password-throttle.js';
 
 const VERIFY_TTL_MS = 24 * 3600 * 1000;
@@ -27,9 +28,14 @@ type Deps = {
   sessions: SessionService;
   clock: Clock;
   logger: Logger;
-  publicUrl: string;
+  /** Counts mail sent to an address because someone typed it. */
+  cooldown: MailCooldown;
+  links: AppLinks;
   requireEmailVerification: boolean;
 };
+
+/** Where the links in emails point: pages of the frontend, which call the API with the token. */
+export type AppLinks = { appUrl: string; verifyEmailPath: string; resetPasswordPath: string; forgotPasswordPath: string };
 
 export type Profile = {
   id: string;
@@ -59,7 +65,7 @@ export type PasswordCheck =
   | { outcome: 'throttled'; retryAfter: number };
 
 export function createAccountService(deps: Deps) {
-  const { store, hasher, mailer, audit, sessions, clock, logger, throttle, withTransaction } = deps;
+  const { store, hasher, mailer, audit, sessions, clock, logger, throttle, withTransaction, cooldown, links } = deps;
 
   /** A password typed again by a signed-in user, counted like a login attempt. */
   async function confirmPassword(user: UserRow, password: string, context: AuditContext, message: string) {
@@ -80,14 +86,26 @@ export function createAccountService(deps: Deps) {
   };
 
   /**
-   * Runs after the response, like mail: whether a link was issued must not show in the time the
-   * answer takes (signup, resend and forgot would otherwise reveal which addresses exist).
+   * Mail to an address someone typed (signup, resend, forgot). Everything runs after the
+   * response: whether a link was issued, or a mail held back by the per-address cooldown, must
+   * not show in the answer or in the time it takes (that would reveal which addresses exist).
+   * Over the cooldown nothing is issued either, so the link already in the mailbox stays good.
    */
-  const issueLinkLater = (user: UserRow, purpose: EmailTokenPurpose) => {
-    issueLink(user, purpose).catch((err: Error) => logger.error({ err: err.message, purpose }, 'issuing an email link failed'));
+  const mailTypedAddressLater = (to: string, what: string, compose: () => Promise<Mail>) => {
+    const work = async () => {
+      if (!(await cooldown.admit(to))) {
+        logger.warn({ what }, 'mail held back: this address had its hourly allowance');
+        return;
+      }
+      await mailer.send(await compose());
+    };
+    work().catch((err: Error) => logger.error({ err: err.message, what }, 'email delivery failed'));
   };
 
-  async function issueLink(user: UserRow, purpose: EmailTokenPurpose) {
+  const link = (path: string, token: string) => `${links.appUrl}${path}?token=${token}`;
+
+  /** A new link (voiding the previous one of its purpose) and the mail that carries it. */
+  async function issueLink(user: UserRow, purpose: EmailTokenPurpose): Promise<Mail> {
     const token = randomToken();
     const ttl = purpose === 'verify_email' ? VERIFY_TTL_MS : RESET_TTL_MS;
     await store.replaceEmailToken({
@@ -97,12 +115,20 @@ export function createAccountService(deps: Deps) {
       email: user.email,
       expires_at: new Date(clock.now().getTime() + ttl),
     });
-    const link = `${deps.publicUrl}/${purpose === 'verify_email' ? 'verify-email' : 'reset-password'}?token=${token}`;
-    sendLater(purpose === 'verify_email' ? emails.verify(user, link) : emails.reset(user, link));
+    return purpose === 'verify_email'
+      ? emails.verify(user.email, link(links.verifyEmailPath, token))
+      : emails.reset(user.email, link(links.resetPasswordPath, token));
   }
 
+  const sendVerificationLater = (user: UserRow) => mailTypedAddressLater(user.email, 'verify_email', () => issueLink(user, 'verify_email'));
+
   return {
-    /** The same answer whether or not the email is taken; the owner of a taken address is told. */
+    /**
+     * The same answer whether or not the email is taken. A verified address's owner is told
+     * someone tried; an unverified account gets a fresh verification link, and its stored
+     * password and name stay as they are: whoever follows the link sets the password then (see
+     * verifyEmail), so signing up first with someone else's address wins nothing.
+     */
     async signup(input: { email: string; password: string; name: string; locale?: string }, context: AuditContext) {
       checkPassword(input.password, input.email);
       const passwordHash = await hasher.hash(input.password);
@@ -118,34 +144,62 @@ export function createAccountService(deps: Deps) {
       const user = await store.findByEmail(input.email);
       if (!user) return;
       if (!created) {
-        sendLater(emails.alreadyRegistered(user, `${deps.publicUrl}/forgot-password`));
+        if (user.email_verified_at) {
+          const forgot = `${links.appUrl}${links.forgotPasswordPath}`;
+          mailTypedAddressLater(user.email, 'already_registered', async () => emails.alreadyRegistered(user.email, forgot));
+        } else sendVerificationLater(user);
         return;
       }
       audit.recordDetached({ action: 'account.created', actorId: id, targetType: 'user', targetId: id, context });
-      issueLinkLater(user, 'verify_email');
+      sendVerificationLater(user);
     },
 
-    async verifyEmail(token: string, context: AuditContext) {
+    /**
+     * Following the link proves the mailbox, and the password typed with it becomes the
+     * account's: whoever signed up with the address (its owner, or someone before them) and
+     * whichever flow sent the link, the password in force afterwards is the one the mailbox
+     * owner typed. Every session, every other outstanding link and every login throttle state
+     * of the account end with it.
+     */
+    async verifyEmail(token: string, password: string, context: AuditContext) {
       const now = clock.now();
-      const used = await store.consumeEmailToken(sha256(token), 'verify_email', now);
-      if (!used) throw accountError('INVALID_EMAIL_TOKEN', 'The verification link is invalid, expired or already used.');
-      const user = await store.findById(used.user_id);
-      // A link sent to an address the account no longer has proves nothing.
-      if (!user || user.email !== used.email) throw accountError('INVALID_EMAIL_TOKEN', 'The verification link is no longer valid.');
-      if (!user.email_verified_at) {
+      // Checked before the token is spent, so a rejected password does not burn the link.
+      const preview = await store.peekEmailToken(sha256(token), 'verify_email', now);
+      if (!preview) throw accountError('INVALID_EMAIL_TOKEN', 'The verification link is invalid, expired or already used.');
+      checkPassword(password, preview.email);
+      const hash = await hasher.hash(password);
+      await withTransaction(async (tx) => {
+        // The account row first, in the order deletion and password change take it.
+        if (!(await store.lock(preview.user_id, tx)))
+          throw accountError('INVALID_EMAIL_TOKEN', 'The verification link is no longer valid.');
+        const used = await store.consumeEmailToken(sha256(token), 'verify_email', now, tx);
+        if (!used) throw accountError('INVALID_EMAIL_TOKEN', 'The verification link is invalid, expired or already used.');
+        const user = await store.findById(used.user_id, tx);
+        // A link sent to an address the account no longer has proves nothing.
+        if (!user || user.email !== used.email) throw accountError('INVALID_EMAIL_TOKEN', 'The verification link is no longer valid.');
+        await store.update(user.id, { password_hash: hash, email_verified_at: user.email_verified_at ?? now }, tx);
+        await store.voidEmailTokens(user.id, ['verify_email', 'reset_password'], tx);
+        await audit.record(
+          {
+            action: 'account.email_verified',
+            actorId: user.id,
+            targetType: 'user',
+            targetId: user.id,
+            data: { password_set: true },
+            context,
+          },
+          tx,
+        );
         // Whoever signed up with this address before its owner proved it may hold sessions
-        // (when verification is not required for login): they end when the owner verifies.
-        await withTransaction(async (tx) => {
-          await store.update(user.id, { email_verified_at: now }, tx);
-          await sessions.revokeAll(user.id, 'email_verified', { tx });
-        });
-      }
-      audit.recordDetached({ action: 'account.email_verified', actorId: user.id, targetType: 'user', targetId: user.id, context });
+        // (when verification is not required for login): they end here.
+        await sessions.revokeAll(user.id, 'email_verified', { tx });
+        tx.afterCommit(() => throttle.resetAccount(used.email));
+      });
     },
 
     async resendVerification(email: string) {
       const user = await store.findByEmail(email);
-      if (user && !user.email_verified_at) issueLinkLater(user, 'verify_email');
+      if (user && !user.email_verified_at) sendVerificationLater(user);
     },
 
     /**
@@ -201,18 +255,25 @@ export function createAccountService(deps: Deps) {
       checkPassword(next, user.email);
       const hash = await hasher.hash(next);
       await withTransaction(async (tx) => {
-        await store.update(userId, { password_hash: hash }, tx);
+        // Gone when a deletion of the account committed first.
+        const changed = await store.update(userId, { password_hash: hash }, tx);
+        if (!changed) throw accountError('USER_NOT_FOUND', 'The account no longer exists.');
         await audit.record({ action: 'account.password_changed', actorId: userId, context }, tx);
         await sessions.revokeAll(userId, 'password_changed', { tx, exceptSessionId: sessionId });
-        tx.afterCommit(() => sendLater(emails.passwordChanged(user)));
+        // A reset link asked for before the change must not undo it.
+        await store.voidEmailTokens(userId, ['reset_password'], tx);
+        tx.afterCommit(() => sendLater(emails.passwordChanged(user.email)));
       });
     },
 
-    /** Always quiet: the answer never says whether the address has an account. */
+    /**
+     * Always quiet: the answer never says whether the address has an account. Unverified
+     * accounts get a link too: it goes to the mailbox, so only its owner can use it, and the
+     * reset proves the address (see resetPassword).
+     */
     async forgotPassword(email: string) {
       const user = await store.findByEmail(email);
-      // Only a verified address may receive a reset link: an unverified one may not be the owner's.
-      if (user?.email_verified_at) issueLinkLater(user, 'reset_password');
+      if (user) mailTypedAddressLater(user.email, 'reset_password', () => issueLink(user, 'reset_password'));
     },
 
     async resetPassword(token: string, password: string, context: AuditContext) {
@@ -223,10 +284,20 @@ export function createAccountService(deps: Deps) {
       checkPassword(password, preview.email);
       const hash = await hasher.hash(password);
       await withTransaction(async (tx) => {
+        // The account row first, in the order deletion and password change take it.
+        if (!(await store.lock(preview.user_id, tx))) throw accountError('INVALID_EMAIL_TOKEN', 'The reset link is no longer valid.');
         const used = await store.consumeEmailToken(sha256(token), 'reset_password', now, tx);
         if (!used) throw accountError('INVALID_EMAIL_TOKEN', 'The reset link is invalid, expired or already used.');
-        await store.update(used.user_id, { password_hash: hash }, tx);
+        const user = await store.findById(used.user_id, tx);
+        if (!user || user.email !== used.email) throw accountError('INVALID_EMAIL_TOKEN', 'The reset link is no longer valid.');
+        // The link came through the mailbox: a completed reset proves the address too.
+        await store.update(user.id, { password_hash: hash, email_verified_at: user.email_verified_at ?? now }, tx);
+        // Links sent before (reset or verification) must not set another password after this one.
+        await store.voidEmailTokens(user.id, ['verify_email', 'reset_password'], tx);
         await audit.record({ action: 'account.password_reset', actorId: used.user_id, context }, tx);
+        if (!user.email_verified_at) {
+          await audit.record({ action: 'account.email_verified', actorId: user.id, targetType: 'user', targetId: user.id, context }, tx);
+        }
         await sessions.revokeAll(used.user_id, 'password_reset', { tx });
         // Whoever reset the password holds the mailbox: the guess counts, locks and known
         // devices of the old password end with it.
@@ -238,6 +309,10 @@ export function createAccountService(deps: Deps) {
       const user = await this.getProfile(userId);
       await confirmPassword(user, password, context, 'The password is not correct.');
       await withTransaction(async (tx) => {
+        // The account row first: a password change locks it first too, and a login's session
+        // insert waits on it, so they queue behind the deletion (and find the account gone)
+        // instead of deadlocking with it.
+        if (!(await store.lock(userId, tx))) throw accountError('USER_NOT_FOUND', 'The account no longer exists.');
         await sessions.revokeAll(userId, 'account_deleted', { tx });
         await audit.record({ action: 'account.deleted', actorId: userId, targetType: 'user', targetId: userId, context }, tx);
         // Sessions, refresh tokens and email links go with the row (on delete cascade).

@@ -45,6 +45,10 @@ export function createAccountStore(db: Db, clock: Clock) {
         .returningAll()
         .executeTakeFirst();
     },
+    /** Locks the account row until the transaction ends; false when the account is gone. */
+    async lock(id: string, tx: Executor) {
+      return !!(await tx.selectFrom('users').select('id').where('id', '=', id).forUpdate().executeTakeFirst());
+    },
     async delete(id: string, tx: Executor) {
       await tx.deleteFrom('users').where('id', '=', id).execute();
     },
@@ -57,6 +61,15 @@ export function createAccountStore(db: Db, clock: Clock) {
         )
         insert into email_tokens (token_hash, user_id, purpose, email, expires_at)
         values (${t.token_hash}, ${t.user_id}, ${t.purpose}, ${t.email}, ${t.expires_at})`.execute(db);
+    },
+    /** Voids every outstanding link of these purposes (a spent one stays, as the record of its use). */
+    async voidEmailTokens(userId: string, purposes: EmailTokenPurpose[], tx: Executor) {
+      await tx
+        .deleteFrom('email_tokens')
+        .where('user_id', '=', userId)
+        .where('purpose', 'in', purposes)
+        .where('used_at', 'is', null)
+        .execute();
     },
     peekEmailToken(hash: Buffer, purpose: EmailTokenPurpose, now: Date) {
       return db

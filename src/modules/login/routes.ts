@@ -18,7 +18,8 @@ export const loginRoutes =
           body: loginBody,
           response: {
             200: loginResponse,
-            ...errorResponses('INVALID_CREDENTIALS', 'ORG_ACCESS_DENIED', 'LOGIN_THROTTLED'),
+            // USER_NOT_FOUND: the account was deleted while this login was on its way.
+            ...errorResponses('INVALID_CREDENTIALS', 'ORG_ACCESS_DENIED', 'LOGIN_THROTTLED', 'USER_NOT_FOUND'),
           },
         },
       },

@@ -32,9 +32,10 @@ export async function createSessionsModule(deps: Deps) {
     clock: deps.clock,
     logger: deps.logger,
     accessTokenTtl: deps.accessTokenTtl,
-    revokedSince: (since) => store.revokedSince(since),
+    liveSessionRevocations: (now) => store.liveSessionRevocations(now),
   });
-  // Postgres is the source of truth: whatever the KV store lost is restored on start and reconnect.
+  // Postgres (the revocations table) is the source of truth: whatever the KV store lost is
+  // restored on start and reconnect.
   await revocations.reload();
   revocations.watchReconnects();
   const service = createSessionService({

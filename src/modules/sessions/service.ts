@@ -5,8 +5,9 @@ import { randomToken, sha256 } from '../../infra/random.js';
 import type { AccessTokens, TokenPair } from '../tokens/index.js';
 import { tokenError } from '../tokens/errors.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
+import type { RequestContext } from '../../shared/context.js';
 import type { Revocations } from './revocations.js';
-import type { SessionRow, SessionStore } from './store.js';
+import type { RevokedSession, SessionRow, SessionStore, SpendingClient } from './store.js';
 import { openSuccessor, sealSuccessor } from './successor.js';
 import { sessionError } from './errors.js';
 import { deviceLabel } from './device.js';
@@ -68,9 +69,22 @@ export function createSessionService(deps: Deps) {
     };
   }
 
-  async function revokeSessions(sids: string[]) {
-    if (sids.length) await revocations.mark(sids);
+  /** The KV marks of revocations that matter (after the commit, when inside a transaction). */
+  async function markRevoked(revoked: RevokedSession[]) {
+    const marks = revoked.flatMap((r) => (r.until ? [{ sid: r.id, until: r.until }] : []));
+    if (marks.length) await revocations.mark(marks);
   }
+
+  /** Revokes in Postgres (sessions and the revocations table, one statement) and returns the ids. */
+  async function revokeWhere(where: Parameters<SessionStore['revoke']>[0], reason: string, tx?: Tx): Promise<string[]> {
+    const revoked = await store.revoke(where, reason, clock.now(), revocations.horizonSeconds, tx);
+    if (tx) tx.afterCommit(() => markRevoked(revoked));
+    else await markRevoked(revoked);
+    return revoked.map((r) => r.id);
+  }
+
+  /** The client as recorded on a spent refresh token (user agents are kept to 512 characters, as on sessions). */
+  const clientOf = (context: RequestContext): SpendingClient => ({ ip: context.ip, userAgent: context.userAgent?.slice(0, 512) ?? null });
 
   return {
     async start(input: StartSessionInput): Promise<TokenPair> {
@@ -87,22 +101,26 @@ export function createSessionService(deps: Deps) {
         user_agent: input.context.userAgent?.slice(0, 512) ?? null,
       };
       const refreshToken = randomToken();
-      await store.insertWithRefresh(session, sha256(refreshToken));
+      // A login that raced its account's deletion finds the account gone when it opens the session.
+      if (!(await store.insertWithRefresh(session, sha256(refreshToken)))) {
+        throw sessionError('USER_NOT_FOUND', 'The account no longer exists.');
+      }
       return pairFor(session, refreshToken, now);
     },
 
     /**
-     * Rotation. Exactly one caller spends a token; a retry of the same token within the grace
-     * window gets the same successor back (the client lost the first response); any other reuse
-     * is theft and ends the session.
+     * Rotation. Exactly one caller spends a token. The client that spent it may retry it once
+     * within the grace window (it lost the response) and gets the same successor back, as long
+     * as that successor is unspent; the retry is audited. Any other use of a spent token (a
+     * second retry, another IP or user agent, after the window, after the successor was used)
+     * is taken for theft: the session ends.
      */
-    async refresh(refreshToken: string, context: AuditContext): Promise<TokenPair> {
+    async refresh(refreshToken: string, context: RequestContext): Promise<TokenPair> {
       const hash = sha256(refreshToken);
       const successor = randomToken();
       const now = clock.now();
-      const spent = await store.spend(hash, sha256(successor), sealSuccessor(refreshToken, successor), now);
-      if (spent && !spent.session) throw tokenError('INVALID_GRANT', 'The refresh token has expired or its session was revoked.');
-      const won = spent?.session ?? null;
+      const client = clientOf(context);
+      const won = await store.spend(hash, sha256(successor), sealSuccessor(refreshToken, successor), client, now);
       if (won) return pairFor(won, successor, now);
 
       const row = await store.findRefresh(hash);
@@ -110,19 +128,30 @@ export function createSessionService(deps: Deps) {
         throw tokenError('INVALID_GRANT', 'The refresh token is invalid, expired or revoked.');
       }
       const ageSeconds = (now.getTime() - row.used_at.getTime()) / 1000;
+      const withinGrace = ageSeconds <= deps.reuseGraceSeconds;
+      const sameClient = row.spent_ip === client.ip && row.spent_user_agent === client.userAgent;
       const previous = row.successor_enc ? openSuccessor(refreshToken, row.successor_enc) : null;
-      if (previous && ageSeconds <= deps.reuseGraceSeconds && (await store.isUnspent(sha256(previous)))) {
-        const session = await store.findById(row.session_id);
-        if (session && !session.revoked_at && session.expires_at > now) return pairFor(session, previous, now);
+      if (withinGrace && sameClient && !row.replayed_at && previous) {
+        const session = await store.claimReplay(hash, sha256(previous), now);
+        if (session) {
+          audit.recordDetached({
+            action: 'session.refresh_grace_replay',
+            actorId: session.user_id,
+            targetType: 'session',
+            targetId: session.id,
+            data: { spent_seconds_ago: Math.round(ageSeconds) },
+            context,
+          });
+          return pairFor(session, previous, now);
+        }
       }
-      const sids = await store.revoke({ userId: row.user_id, sessionId: row.session_id }, 'refresh_token_reuse', now);
-      await revokeSessions(sids);
+      await revokeWhere({ userId: row.user_id, sessionId: row.session_id }, 'refresh_token_reuse');
       audit.recordDetached({
         action: 'session.refresh_token_reused',
         actorId: row.user_id,
         targetType: 'session',
         targetId: row.session_id,
-        data: { spent_seconds_ago: Math.round(ageSeconds) },
+        data: { spent_seconds_ago: Math.round(ageSeconds), within_grace: withinGrace, same_client: sameClient },
         context,
       });
       throw tokenError('INVALID_GRANT', 'The refresh token was already used; the session has been revoked.');
@@ -147,9 +176,8 @@ export function createSessionService(deps: Deps) {
     },
 
     async revoke(userId: string, sessionId: string, reason: string, context: AuditContext) {
-      const sids = await store.revoke({ userId, sessionId }, reason, clock.now());
+      const sids = await revokeWhere({ userId, sessionId }, reason);
       if (sids.length === 0) throw sessionError('SESSION_NOT_FOUND', 'No live session of yours has that id.');
-      await revokeSessions(sids);
       audit.recordDetached({
         action: 'session.revoked',
         actorId: userId,
@@ -160,22 +188,20 @@ export function createSessionService(deps: Deps) {
       });
     },
 
+    /** Audited only when it revoked something: nothing happened otherwise. */
     async revokeOthers(userId: string, keepSessionId: string, context: AuditContext) {
-      const sids = await store.revoke({ userId, exceptSessionId: keepSessionId }, 'revoke_others', clock.now());
-      await revokeSessions(sids);
-      audit.recordDetached({ action: 'session.revoked_others', actorId: userId, data: { count: sids.length }, context });
+      const sids = await revokeWhere({ userId, exceptSessionId: keepSessionId }, 'revoke_others');
+      if (sids.length) audit.recordDetached({ action: 'session.revoked_others', actorId: userId, data: { count: sids.length }, context });
       return sids.length;
     },
 
     /**
-     * Every live session of a user (password change, reset, deletion). Inside the caller's
-     * transaction when given one: the rows change with it, the marks follow its commit.
+     * Every live session of a user (password change, reset, deletion, email verification).
+     * Inside the caller's transaction when given one: the rows and their revocation records
+     * change with it, the marks follow its commit.
      */
     async revokeAll(userId: string, reason: string, options: RevokeAllOptions = {}) {
-      const sids = await store.revoke({ userId, exceptSessionId: options.exceptSessionId }, reason, clock.now(), options.tx);
-      if (options.tx) options.tx.afterCommit(() => revokeSessions(sids));
-      else await revokeSessions(sids);
-      return sids.length;
+      return (await revokeWhere({ userId, exceptSessionId: options.exceptSessionId }, reason, options.tx)).length;
     },
 
     async isRevoked(sid: string) {

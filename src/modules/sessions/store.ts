@@ -3,6 +3,20 @@ import type { Db } from '../../infra/db/connect.js';
 import type { SessionsTable } from '../../infra/db/schema.js';
 import type { Executor } from '../../infra/db/unit-of-work.js';
 
+/** Who spent a refresh token: a grace retry is answered for this client only. */
+export type SpendingClient = { ip: string; userAgent: string | null };
+
+/** A session just revoked, and until when its revocation matters (null: it no longer does). */
+export type RevokedSession = { id: string; until: Date | null };
+
+const FOREIGN_KEY_VIOLATION = '23503';
+
+/** Whether err is Postgres's error `code` on `constraint`. */
+function violates(err: unknown, code: string, constraint: string): boolean {
+  const e = err as { code?: unknown; constraint?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.code === code && e.constraint === constraint;
+}
+
 export type NewSession = {
   id: string;
   user_id: string;
@@ -17,61 +31,94 @@ export type NewSession = {
 
 export function createSessionStore(db: Db) {
   return {
-    /** Session and its first refresh token in one statement: one round trip on the login path. */
-    async insertWithRefresh(session: NewSession, refreshHash: Buffer) {
-      await sql`
-        with s as (
-          insert into sessions (id, user_id, org_id, aal, amr, expires_at, idle_ttl_seconds, ip, user_agent)
-          values (${session.id}, ${session.user_id}, ${session.org_id}, ${session.aal}, ${session.amr}::text[],
-                  ${session.expires_at}, ${session.idle_ttl_seconds}, ${session.ip}, ${session.user_agent})
-          returning id
-        )
-        insert into refresh_tokens (token_hash, session_id) select ${refreshHash}, id from s`.execute(db);
+    /**
+     * Session and its first refresh token in one statement: one round trip on the login path.
+     * False when the account is gone: a login that raced its account's deletion, whose insert
+     * waited for the deletion to commit and then found no users row to refer to.
+     */
+    async insertWithRefresh(session: NewSession, refreshHash: Buffer): Promise<boolean> {
+      try {
+        await sql`
+          with s as (
+            insert into sessions (id, user_id, org_id, aal, amr, expires_at, idle_ttl_seconds, ip, user_agent)
+            values (${session.id}, ${session.user_id}, ${session.org_id}, ${session.aal}, ${session.amr}::text[],
+                    ${session.expires_at}, ${session.idle_ttl_seconds}, ${session.ip}, ${session.user_agent})
+            returning id
+          )
+          insert into refresh_tokens (token_hash, session_id) select ${refreshHash}, id from s`.execute(db);
+        return true;
+      } catch (err) {
+        if (violates(err, FOREIGN_KEY_VIOLATION, 'sessions_user_id_fkey')) return false;
+        throw err;
+      }
     },
 
     /**
-     * Spends a refresh token in one statement (atomic without BEGIN/COMMIT round trips). The
-     * row lock makes concurrent callers queue; only the first sees used_at null and wins, the
-     * rest get spentSessionId null and take the reuse path. A spent token of a dead session
-     * returns no session: the caller refuses it.
+     * Spends a refresh token in one statement (atomic without BEGIN/COMMIT round trips) and
+     * returns its live session, or null when the token cannot be spent: unknown, already spent
+     * (a concurrent caller won, or a replay), or its session is revoked, expired or idle.
+     *
+     * Locks are taken session row first, then the token row, the order in which an account
+     * deletion takes them (its cascade goes from sessions to refresh_tokens): a refresh racing
+     * the deletion waits for it instead of deadlocking with it. Concurrent callers queue on the
+     * session row; only the first still finds the token unspent.
      */
-    async spend(hash: Buffer, successorHash: Buffer, successorEnc: string, now: Date) {
-      const result = await sql<SessionRow & { spent_session_id: string | null }>`
-        with spent as (
-          update refresh_tokens set used_at = ${now}, successor_enc = ${successorEnc}
-          where token_hash = ${hash} and used_at is null
-          returning session_id
-        ), s as (
+    async spend(hash: Buffer, successorHash: Buffer, successorEnc: string, client: SpendingClient, now: Date): Promise<SessionRow | null> {
+      const result = await sql<SessionRow>`
+        with s as (
           update sessions set last_seen_at = ${now}
-          where id = (select session_id from spent) and revoked_at is null and expires_at > ${now}
+          where id = (select session_id from refresh_tokens where token_hash = ${hash} and used_at is null)
+            and revoked_at is null and expires_at > ${now}
             and (idle_ttl_seconds is null or last_seen_at > ${now}::timestamptz - make_interval(secs => idle_ttl_seconds))
           returning *
+        ), spent as (
+          update refresh_tokens
+          set used_at = ${now}, successor_enc = ${successorEnc}, spent_ip = ${client.ip}, spent_user_agent = ${client.userAgent}
+          where token_hash = ${hash} and used_at is null and session_id = (select id from s)
+          returning session_id
         ), ins as (
-          insert into refresh_tokens (token_hash, session_id) select ${successorHash}, id from s
+          insert into refresh_tokens (token_hash, session_id) select ${successorHash}, session_id from spent
         )
-        select (select session_id from spent) as spent_session_id, s.* from (select 1) as one left join s on true`.execute(db);
-      const row = result.rows[0];
-      if (!row?.spent_session_id) return null;
-      return { sessionId: row.spent_session_id, session: row.id ? (row as SessionRow) : null };
+        select s.* from s where exists (select 1 from spent)`.execute(db);
+      return result.rows[0] ?? null;
     },
 
+    /** A spent token as the reuse and grace checks need it, with its session's state. */
     findRefresh(hash: Buffer) {
       return db
         .selectFrom('refresh_tokens as r')
         .innerJoin('sessions as s', 's.id', 'r.session_id')
-        .select(['r.used_at', 'r.successor_enc', 's.id as session_id', 's.revoked_at', 's.expires_at', 's.user_id'])
+        .select([
+          'r.used_at',
+          'r.successor_enc',
+          'r.spent_ip',
+          'r.spent_user_agent',
+          'r.replayed_at',
+          's.id as session_id',
+          's.revoked_at',
+          's.expires_at',
+          's.user_id',
+        ])
         .where('r.token_hash', '=', hash)
         .executeTakeFirst();
     },
 
-    /** Issued and not yet spent: a successor that was never inserted (dead session) is not. */
-    async isUnspent(hash: Buffer) {
-      const row = await db.selectFrom('refresh_tokens').select('used_at').where('token_hash', '=', hash).executeTakeFirst();
-      return !!row && !row.used_at;
-    },
-
-    findById(id: string) {
-      return db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    /**
+     * Takes the one grace retry of a spent token, atomically: only while no retry has been
+     * answered, its successor is still unspent and its session alive. Returns the session, or
+     * null when any of that no longer holds (a concurrent retry took it first, say).
+     */
+    async claimReplay(hash: Buffer, successorHash: Buffer, now: Date): Promise<SessionRow | null> {
+      const result = await sql<SessionRow>`
+        with claimed as (
+          update refresh_tokens r set replayed_at = ${now}
+          where r.token_hash = ${hash} and r.used_at is not null and r.replayed_at is null
+            and exists (select 1 from refresh_tokens n where n.token_hash = ${successorHash} and n.used_at is null)
+          returning r.session_id
+        )
+        select s.* from sessions s
+        where s.id = (select session_id from claimed) and s.revoked_at is null and s.expires_at > ${now}`.execute(db);
+      return result.rows[0] ?? null;
     },
 
     listActive(userId: string, now: Date) {
@@ -85,27 +132,48 @@ export function createSessionStore(db: Db) {
         .execute();
     },
 
-    /** Revokes matching live sessions and returns their ids (for the revocation marks). */
+    /**
+     * Revokes matching sessions and records each revocation in the revocations table, in one
+     * statement (so on the transaction given, when given one). A revocation row is written for
+     * the sessions some access token of which may still be alive: until `horizonSeconds` after
+     * the revocation, or after the session's own end if that came first. Returns every revoked
+     * session, with the end of its revocation row (null: none was needed).
+     */
     async revoke(
       where: { userId: string; sessionId?: string; exceptSessionId?: string },
       reason: string,
       now: Date,
+      horizonSeconds: number,
       tx?: Executor,
-    ): Promise<string[]> {
-      let q = (tx ?? db)
-        .updateTable('sessions')
-        .set({ revoked_at: now, revoked_reason: reason })
-        .where('user_id', '=', where.userId)
-        .where('revoked_at', 'is', null);
-      if (where.sessionId) q = q.where('id', '=', where.sessionId);
-      if (where.exceptSessionId) q = q.where('id', '!=', where.exceptSessionId);
-      const rows = await q.returning('id').execute();
-      return rows.map((r) => r.id);
+    ): Promise<RevokedSession[]> {
+      const until = sql`least(${now}::timestamptz, expires_at) + make_interval(secs => ${horizonSeconds})`;
+      const result = await sql<RevokedSession>`
+        with revoked as (
+          update sessions set revoked_at = ${now}, revoked_reason = ${reason}
+          where user_id = ${where.userId} and revoked_at is null
+            ${where.sessionId ? sql`and id = ${where.sessionId}` : sql``}
+            ${where.exceptSessionId ? sql`and id <> ${where.exceptSessionId}` : sql``}
+          returning id, user_id, org_id, ${until} as matters_until
+        ), recorded as (
+          insert into revocations (kind, session_id, user_id, org_id, reason, revoked_at, expires_at)
+          select 'session', id, user_id, org_id, ${reason}::text, ${now}::timestamptz, matters_until
+          from revoked where matters_until > ${now}::timestamptz
+          returning session_id, expires_at
+        )
+        select revoked.id, recorded.expires_at as until from revoked left join recorded on recorded.session_id = revoked.id`.execute(
+        tx ?? db,
+      );
+      return result.rows;
     },
 
-    /** Sessions revoked recently enough that some access token of theirs may still be alive. */
-    async revokedSince(since: Date) {
-      return db.selectFrom('sessions').select(['id', 'revoked_at']).where('revoked_at', '>', since).execute();
+    /** Session revocations that still matter (the reload of the KV store's marks). */
+    liveSessionRevocations(now: Date) {
+      return db
+        .selectFrom('revocations')
+        .select(['session_id', 'expires_at'])
+        .where('kind', '=', 'session')
+        .where('expires_at', '>', now)
+        .execute();
     },
   };
 }

@@ -26,7 +26,7 @@ type Deps = {
 export async function createTokensModule(deps: Deps) {
   const keys = createKeyService({
     withTransaction: deps.withTransaction,
-    store: createSigningKeyStore(deps.db, deps.clock),
+    store: createSigningKeyStore(deps.db),
     keyring: deps.keyring,
     clock: deps.clock,
     alg: deps.alg,
@@ -48,5 +48,5 @@ export async function createTokensModule(deps: Deps) {
 export type TokensModule = Awaited<ReturnType<typeof createTokensModule>>;
 export type { AccessTokens, AccessClaims } from './access-token.js';
 export type { Grant, GrantRegistry } from './grants.js';
-export type { KeyService } from './keys.service.js';
+export type { KeyService, Rotation } from './keys.service.js';
 export { tokenPair, cookieSession, type TokenPair } from './schemas.js';

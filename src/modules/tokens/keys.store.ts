@@ -1,18 +1,18 @@
 import { sql } from 'kysely';
-import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/connect.js';
 import type { Executor } from '../../infra/db/unit-of-work.js';
 
 export type NewSigningKey = { kid: string; alg: string; public_jwk: string; private_enc: string };
 
-export function createSigningKeyStore(db: Db, clock: Clock) {
+export function createSigningKeyStore(db: Db) {
   return {
-    /** Current key first, then retired keys whose tokens may still be alive. */
+    /** Pending and signing keys, then retired keys whose tokens may still be alive; newest activation first. */
     listUsable(since: Date) {
       return db
         .selectFrom('signing_keys')
         .selectAll()
         .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', since)]))
+        .orderBy('activates_at', 'desc')
         .orderBy('created_at', 'desc')
         .execute();
     },
@@ -20,13 +20,29 @@ export function createSigningKeyStore(db: Db, clock: Clock) {
     async lock(tx: Executor) {
       await sql`select pg_advisory_xact_lock(727276)`.execute(tx);
     },
-    async hasActive(tx: Executor) {
-      return !!(await tx.selectFrom('signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst());
+    /** Keys that sign now or will: not retired, or retired only in the future. */
+    async unretired(now: Date, tx: Executor) {
+      return tx
+        .selectFrom('signing_keys')
+        .select(['kid', 'activates_at', 'retired_at'])
+        .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', now)]))
+        .orderBy('activates_at', 'desc')
+        .execute();
     },
-    /** Retires the current key and makes `key` the one that signs. */
-    async replaceActive(key: NewSigningKey, tx: Executor) {
-      await tx.updateTable('signing_keys').set({ retired_at: clock.now() }).where('retired_at', 'is', null).execute();
-      await tx.insertInto('signing_keys').values(key).execute();
+    /**
+     * Adds `key`, signing from `activatesAt`; every key not retired by then stops at that moment.
+     * With `activatesAt` now, that is an immediate switch.
+     */
+    async schedule(key: NewSigningKey, activatesAt: Date, tx: Executor) {
+      await tx
+        .updateTable('signing_keys')
+        .set({ retired_at: activatesAt })
+        .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', activatesAt)]))
+        .execute();
+      await tx
+        .insertInto('signing_keys')
+        .values({ ...key, activates_at: activatesAt })
+        .execute();
     },
   };
 }

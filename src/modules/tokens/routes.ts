@@ -2,14 +2,18 @@ import formbody from '@fastify/formbody';
 import { z } from 'zod';
 import type { Routes } from '../../http/types.js';
 import { requestContext } from '../../http/context.js';
-import { REFRESH_COOKIE, cookieResponse } from '../../http/cookies.js';
-import { requireCsrf } from '../../http/authenticators/cookie.js';
+import { cookieResponse, readRefreshCookie } from '../../http/cookies.js';
+import { csrfSession } from '../../http/authenticators/cookie.js';
+import { authError } from '../../shared/common-errors.js';
 import { createProblemHandler } from '../../http/problem.js';
 import { errorResponses } from '../../http/schemas.js';
 import type { GrantRegistry } from './grants.js';
+import { JWKS_MAX_AGE, JWKS_STALE_WHILE_REVALIDATE } from './keys.service.js';
 import type { TokenService } from './service.js';
 import { oauthErrorFor, tokenError } from './errors.js';
 import { cookieSession, discovery, jwks, type TokenPair } from './schemas.js';
+
+const otherSession = () => authError('CSRF_TOKEN_INVALID', 'The CSRF token was issued for another session than the refresh cookie.');
 
 export const tokenRoutes =
   (tokens: TokenService, grants: GrantRegistry): Routes =>
@@ -32,32 +36,32 @@ export const tokenRoutes =
         {
           schema: { tags, body, response: { 200: success, ...errorResponses('INVALID_GRANT', 'UNSUPPORTED_GRANT_TYPE', ...grantErrors) } },
         },
-        async (req, reply) => {
-          reply.header('cache-control', 'no-store');
-          return tokens.exchange(req.body as { grant_type: string }, requestContext(req));
-        },
+        async (req) => tokens.exchange(req.body as { grant_type: string }, requestContext(req)),
       );
 
       scope.post(
         '/v1/token/refresh',
         { schema: { tags, response: { 200: cookieSession, ...errorResponses('INVALID_GRANT', 'CSRF_TOKEN_INVALID', ...grantErrors) } } },
         async (req, reply) => {
-          reply.header('cache-control', 'no-store');
-          requireCsrf(req, csrf);
-          const refreshToken = req.cookies[REFRESH_COOKIE];
-          if (!refreshToken) throw tokenError('INVALID_GRANT', 'No refresh cookie; log in again.');
+          // The CSRF token must be the refresh cookie's session's, checked before the token is spent.
+          const sessionId = csrfSession(req, csrf, cookieSecure);
+          const cookie = readRefreshCookie(req, cookieSecure);
+          if (!cookie) throw tokenError('INVALID_GRANT', 'No refresh cookie; log in again.');
+          if (cookie.sessionId !== sessionId) throw otherSession();
           const pair = (await tokens.exchange(
-            { grant_type: 'refresh_token', refresh_token: refreshToken },
+            { grant_type: 'refresh_token', refresh_token: cookie.refreshToken },
             requestContext(req),
           )) as TokenPair;
+          // The session named in the cookie is not signed; the one the grant found is authoritative.
+          if (pair.session_id !== sessionId) throw otherSession();
           return cookieResponse(reply, pair, csrf, cookieSecure);
         },
       );
     });
 
     app.get('/.well-known/jwks.json', { schema: { tags, response: { 200: jwks } } }, async (_req, reply) => {
-      // Short enough that a verifier picks up a rotated key well within a token's lifetime.
-      reply.header('cache-control', 'public, max-age=300, stale-while-revalidate=60');
+      // Short enough that a verifier picks up a new key well before it signs (see KEY_ACTIVATION_DELAY_SECONDS).
+      reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE}, stale-while-revalidate=${JWKS_STALE_WHILE_REVALIDATE}`);
       return tokens.jwks();
     });
 

@@ -18,6 +18,9 @@ import { buildTestApp, GOOD_PASSWORD, uniqueEmail, type TestApp } from '../../he
 import { eventually } from '../../helpers/eventually.js';
 
 const CHROMIUM = process.env.TESSERA_TEST_CHROMIUM || '/usr/bin/chromium';
+const ACCESS = '__Host-tessera_at';
+const REFRESH = '__Secure-tessera_rt';
+const CSRF = '__Host-tessera_csrf';
 
 if (!existsSync(CHROMIUM)) {
   // One visible skip (the harness counts it as skipped, not as a file without results).
@@ -173,12 +176,13 @@ async function run() {
 
     const cookies = await context.cookies();
     const byName = (n: string) => cookies.find((c) => c.name === n);
-    const at = byName('tessera_at');
-    const rt = byName('tessera_rt');
-    const cs = byName('tessera_csrf');
-    t.ok(at, 'the browser stored tessera_at');
-    t.ok(rt, 'the browser stored tessera_rt');
-    t.ok(cs, 'the browser stored tessera_csrf');
+    // Secure cookies (COOKIE_SECURE, the default) carry the prefixes browsers enforce.
+    const at = byName(ACCESS);
+    const rt = byName(REFRESH);
+    const cs = byName(CSRF);
+    t.ok(at, `the browser stored ${ACCESS}`);
+    t.ok(rt, `the browser stored ${REFRESH}`);
+    t.ok(cs, `the browser stored ${CSRF}`);
     t.match(at, { httpOnly: true, secure: true, sameSite: 'Strict', path: '/', domain: '127.0.0.1' });
     t.match(rt, { httpOnly: true, secure: true, sameSite: 'Strict', path: '/v1/token' });
     t.match(cs, { httpOnly: false, secure: true, sameSite: 'Strict', path: '/', value: csrf });
@@ -221,16 +225,16 @@ async function run() {
       csrf = r.csrf_token as string;
     }
     const after = await context.cookies();
-    const newAt = after.find((c) => c.name === 'tessera_at');
-    const newRt = after.find((c) => c.name === 'tessera_rt');
+    const newAt = after.find((c) => c.name === ACCESS);
+    const newRt = after.find((c) => c.name === REFRESH);
     t.not(newAt?.value, at?.value, 'a fresh access cookie');
     t.not(newRt?.value, rt?.value, 'a rotated refresh cookie');
-    t.equal(after.find((c) => c.name === 'tessera_csrf')?.value, csrf, 'the CSRF cookie matches the new body');
+    t.equal(after.find((c) => c.name === CSRF)?.value, csrf, 'the CSRF cookie matches the new body');
     t.match(await pageFetch(page, '/v1/me'), { ok: true, status: 200, body: { email } });
 
     const logout = await pageFetch(page, '/v1/logout', { method: 'POST', headers: { 'x-csrf-token': csrf } });
     t.match(logout, { ok: true, status: 204 });
-    const left = (await context.cookies()).map((c) => c.name).filter((n) => n.startsWith('tessera_'));
+    const left = (await context.cookies()).map((c) => c.name).filter((n) => [ACCESS, REFRESH, CSRF].includes(n));
     t.same(left, [], 'logout cleared every cookie');
     t.match(await pageFetch(page, '/v1/me'), { ok: true, status: 401 });
     const session = await ctx.db
@@ -239,6 +243,40 @@ async function run() {
       .where('id', '=', body.session_id as string)
       .executeTakeFirstOrThrow();
     t.ok(session.revoked_at, 'the session is revoked in the database');
+  });
+
+  t.test("two logins mixed: one session's CSRF token is refused with the other session's cookies (403 CSRF_TOKEN_INVALID)", async (t) => {
+    const a = await loggedInContext(t);
+    const b = await loggedInContext(t);
+    t.not(a.sessionId, b.sessionId);
+    t.ok(a.csrf.startsWith(`${a.sessionId}.`), 'the CSRF token names its session');
+    const csrfCookieOf = async (context: BrowserContext) => (await context.cookies()).find((c) => c.name === CSRF)!;
+    const bCsrfCookie = await csrfCookieOf(b.context);
+
+    // In B's browser, A's CSRF token in both places: the double submit agrees and the signature
+    // holds, only the session is not B's (what an attacker holding a token of their own would try).
+    await b.context.addCookies([{ ...bCsrfCookie, value: a.csrf }]);
+    t.equal((await csrfCookieOf(b.context)).value, a.csrf, "B's browser now holds A's CSRF cookie");
+    const patched = await pageFetch(b.page, '/v1/me', { method: 'PATCH', headers: json(a.csrf), body: JSON.stringify({ name: 'Mixed' }) });
+    t.match(patched, { ok: true, status: 403, body: { code: 'CSRF_TOKEN_INVALID' } });
+    const refreshed = await pageFetch(b.page, '/v1/token/refresh', { method: 'POST', headers: { 'x-csrf-token': a.csrf } });
+    t.match(refreshed, { ok: true, status: 403, body: { code: 'CSRF_TOKEN_INVALID' } });
+    const logout = await pageFetch(b.page, '/v1/logout', { method: 'POST', headers: { 'x-csrf-token': a.csrf } });
+    t.match(logout, { ok: true, status: 403, body: { code: 'CSRF_TOKEN_INVALID' } });
+    t.equal((await userRow(ctx, b.email)).name, 'Cookie User', 'nothing changed');
+
+    // B's own token still works: the refusals spent nothing.
+    await b.context.addCookies([bCsrfCookie]);
+    const own = await pageFetch(b.page, '/v1/token/refresh', { method: 'POST', headers: { 'x-csrf-token': b.csrf } });
+    t.match(own, { ok: true, status: 200, body: { session_id: b.sessionId } });
+    const renewed = own.ok ? (own.body as { csrf_token: string }).csrf_token : '';
+    const renamed = await pageFetch(b.page, '/v1/me', {
+      method: 'PATCH',
+      headers: json(renewed),
+      body: JSON.stringify({ name: 'B Itself' }),
+    });
+    t.match(renamed, { ok: true, status: 200, body: { name: 'B Itself' } });
+    t.match(await pageFetch(a.page, '/v1/me'), { ok: true, status: 200, body: { email: a.email } }, 'A is untouched');
   });
 
   t.test('disallowed origin on the same site: preflight blocks the JSON call, a simple POST lacks the CSRF header', async (t) => {

@@ -42,7 +42,7 @@ t.test('the first verification of an address ends sessions opened before it (pre
   t.equal(squatter.res.statusCode, 200);
   // The owner of the mailbox follows the link.
   const token = await waitForLinkToken(ctx, email, 'verify-email');
-  t.equal((await ctx.app.inject({ method: 'POST', url: '/v1/email/verify', payload: { token } })).statusCode, 200);
+  t.equal((await ctx.app.inject({ method: 'POST', url: '/v1/email/verify', payload: { token, password: GOOD_PASSWORD } })).statusCode, 200);
   const me = await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${squatter.body.access_token}` } });
   assertProblem(t, me, 401, 'SESSION_REVOKED', "the squatter's session is over");
   const refresh = await ctx.app.inject({

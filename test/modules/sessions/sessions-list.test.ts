@@ -2,6 +2,7 @@ import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { buildTestApp, createVerifiedUser, login, loggedInUser, type TestApp } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
+import { eventually } from '../../helpers/eventually.js';
 
 const CHROME_MAC = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
 const FIREFOX_WIN = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0';
@@ -166,4 +167,39 @@ t.test('a new instance on the same database with an empty KV still rejects a rev
   t.not(fresh.kv, ctx.kv, 'a separate KV store');
   assertProblem(t, await me(fresh, win), 401, 'SESSION_REVOKED', 'revoked on the new instance too');
   t.equal((await me(fresh, mac)).statusCode, 200, 'the live session works on the new instance');
+});
+
+t.test('POST /v1/me/sessions/revoke-others audits what it revoked, and writes nothing when it revoked nothing', async (t) => {
+  const ctx = await buildTestApp(t);
+  const { user, mac, win } = await twoSessions(ctx);
+  const account = await ctx.db.selectFrom('users').select('id').where('email', '=', user.email).executeTakeFirstOrThrow();
+  const events = () =>
+    ctx.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('actor_id', '=', account.id)
+      .where('action', '=', 'session.revoked_others')
+      .execute();
+
+  const first = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/me/sessions/revoke-others',
+    headers: bearer(mac),
+    remoteAddress: '192.0.2.10',
+  });
+  t.same(first.json(), { revoked: 1 });
+  const recorded = await eventually(async () => {
+    const rows = await events();
+    return rows.length ? rows : null;
+  });
+  t.equal(recorded.length, 1, 'one event');
+  t.same(recorded[0]!.data, { count: 1 });
+  t.equal(recorded[0]!.ip, '192.0.2.10');
+  assertProblem(t, await me(ctx, win), 401, 'SESSION_REVOKED');
+
+  const nothing = await ctx.app.inject({ method: 'POST', url: '/v1/me/sessions/revoke-others', headers: bearer(mac) });
+  t.same(nothing.json(), { revoked: 0 });
+  // Detached writes land just after the response: give a stray one the time to arrive.
+  await new Promise((r) => setTimeout(r, 150));
+  t.equal((await events()).length, 1, 'no event for a revoke-others that revoked nothing');
 });
