@@ -147,3 +147,16 @@ export async function loggedInUser(ctx: TestApp) {
     auth: { authorization: `Bearer ${body.access_token}` },
   };
 }
+
+/** A verified user logged in `sessions` times: the user's id and one token pair per session. */
+export async function userWithSessions(ctx: TestApp, sessions: number) {
+  const user = await createVerifiedUser(ctx);
+  const pairs: Array<{ access_token: string; refresh_token: string; session_id: string }> = [];
+  for (let i = 0; i < sessions; i++) {
+    const { res, body } = await login(ctx, user.email, user.password);
+    if (res.statusCode !== 200) throw new Error(`login failed: ${res.body}`);
+    pairs.push(body);
+  }
+  const row = await ctx.db.selectFrom('users').select('id').where('email', '=', user.email).executeTakeFirstOrThrow();
+  return { ...user, id: row.id, pairs };
+}

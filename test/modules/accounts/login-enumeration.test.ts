@@ -1,12 +1,7 @@
 import t from 'tap';
 import { buildTestApp, createVerifiedUser, uniqueEmail } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
+import { median } from '../../helpers/stats.js';
 
 t.test('login does not reveal whether an account exists: same status, same body, similar latency', async (t) => {
   // The production argon2 parameters, so the password check dominates as it does in production;

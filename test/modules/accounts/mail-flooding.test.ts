@@ -54,14 +54,16 @@ t.test('signup, resend and forgot send at most MAIL_PER_ADDRESS_PER_HOUR mails a
   await post(ctx, '/v1/signup', { email: other, password: GOOD_PASSWORD, name: 'Other' });
   await waitForMail(ctx, other, /confirm your email/i);
 
-  // The latest link that did go out still works: held-back requests issued no link.
-  const lastToken = new URL(sent.at(-1)!.text.match(/https?:\/\/\S+/)![0]).searchParams.get('token')!;
-  const purpose = sent.at(-1)!.text.includes('/verify-email?') ? '/v1/email/verify' : '/v1/password/reset';
-  t.equal(
-    (await post(ctx, purpose, { token: lastToken, password: 'the-owners-passphrase-4' })).statusCode,
-    200,
-    'the last link sent works',
-  );
+  // A link that did go out still works: held-back requests issued no link. (Links are issued
+  // after the response, concurrently, so which of the mailed ones is newest is not fixed: each
+  // new link voids the older ones of its kind.)
+  let working = 0;
+  for (const mail of sent) {
+    const token = new URL(mail.text.match(/https?:\/\/\S+/)![0]).searchParams.get('token')!;
+    const purpose = mail.text.includes('/verify-email?') ? '/v1/email/verify' : '/v1/password/reset';
+    if ((await post(ctx, purpose, { token, password: 'the-owners-passphrase-4' })).statusCode === 200) working++;
+  }
+  t.ok(working >= 1, `a mailed link works (${working} of ${sent.length})`);
 
   clock.advance(61 * 60_000);
   t.equal((await post(ctx, '/v1/password/forgot', { email: victim })).statusCode, 202);

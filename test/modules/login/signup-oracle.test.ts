@@ -1,11 +1,6 @@
 import t from 'tap';
 import { buildTestApp, createVerifiedUser, uniqueEmail } from '../../helpers/app.js';
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
+import { median } from '../../helpers/stats.js';
 
 t.test('signup(X, P) then login(X, P) answers the same whether or not X already had an account', async (t) => {
   const ctx = await buildTestApp(t, {

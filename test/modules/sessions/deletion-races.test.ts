@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Test } from 'tap';
-import { buildTestApp, createVerifiedUser, login, type TestApp } from '../../helpers/app.js';
+import { userWithSessions, buildTestApp, login, type TestApp } from '../../helpers/app.js';
 import { refresh } from '../tokens/forge.js';
 
 /**
@@ -18,17 +18,7 @@ const bearer = (tokens: Tokens) => ({ authorization: `Bearer ${tokens.access_tok
 // otherwise run into its per-client budget.
 const env = { LOGIN_ACCOUNT_FREE_FAILURES: '100000', LOGIN_IP_FREE_FAILURES: '100000', LOGIN_ACCOUNT_GLOBAL_FREE_FAILURES: '100000' };
 
-async function account(ctx: TestApp, sessions: number) {
-  const user = await createVerifiedUser(ctx);
-  const pairs: Tokens[] = [];
-  for (let i = 0; i < sessions; i++) {
-    const { res, body } = await login(ctx, user.email, user.password);
-    if (res.statusCode !== 200) throw new Error(`login failed: ${res.body}`);
-    pairs.push(body as Tokens);
-  }
-  const row = await ctx.db.selectFrom('users').select('id').where('email', '=', user.email).executeTakeFirstOrThrow();
-  return { ...user, id: row.id, pairs };
-}
+const account = (ctx: TestApp, sessions: number) => userWithSessions(ctx, sessions);
 
 function deleteAccount(ctx: TestApp, tokens: Tokens, password: string) {
   return ctx.app.inject({ method: 'DELETE', url: '/v1/me', headers: bearer(tokens), payload: { password } });

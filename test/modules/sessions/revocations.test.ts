@@ -8,8 +8,8 @@ import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import {
   buildTestApp,
-  createVerifiedUser,
   login,
+  userWithSessions,
   redisUrl,
   uniqueEmail,
   waitForLinkToken,
@@ -35,17 +35,7 @@ const bearer = (tokens: Tokens) => ({ authorization: `Bearer ${tokens.access_tok
 // ACCESS_TOKEN_TTL (900 s by default) plus 60 s of skew.
 const HORIZON_MS = 960_000;
 
-async function signedIn(ctx: TestApp, sessions = 2) {
-  const user = await createVerifiedUser(ctx);
-  const pairs: Tokens[] = [];
-  for (let i = 0; i < sessions; i++) {
-    const { res, body } = await login(ctx, user.email, user.password);
-    if (res.statusCode !== 200) throw new Error(`login failed: ${res.body}`);
-    pairs.push(body as Tokens);
-  }
-  const row = await ctx.db.selectFrom('users').select('id').where('email', '=', user.email).executeTakeFirstOrThrow();
-  return { ...user, id: row.id, pairs };
-}
+const signedIn = (ctx: TestApp, sessions = 2) => userWithSessions(ctx, sessions);
 
 const get = (ctx: TestApp, url: string, tokens: Tokens) => ctx.app.inject({ method: 'GET', url, headers: bearer(tokens) });
 
