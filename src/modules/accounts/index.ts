@@ -10,7 +10,8 @@ import { createPasswordHasher, type Argon2Params } from './password-hasher.js';
 import { createPasswordThrottle, type ThrottlePolicy } from './password-throttle.js';
 import { createMailCooldown } from './mail-cooldown.js';
 import { accountRoutes } from './routes.js';
-import { createAccountService, type AppLinks } from './service.js';
+import { createAccountService } from './service.js';
+import type { AppLinks } from './account-mail.js';
 import { createAccountStore } from './store.js';
 
 type Deps = {
@@ -53,6 +54,7 @@ export function createAccountsModule(deps: Deps) {
   return { service, hasher, routes: accountRoutes(service) };
 }
 
-export type { AccountService, AppLinks, LocksSet, PasswordCheck, Profile } from './service.js';
+export type { AccountService, LocksSet, PasswordCheck, Profile } from './service.js';
+export type { AppLinks } from './account-mail.js';
 export { DEVICE_TOKEN_MAX_AGE, DEVICE_TOKENS_PER_CLIENT, type ThrottleScope } from './password-throttle.js';
 export type { UserRow } from './store.js';

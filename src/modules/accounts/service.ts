@@ -1,21 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../infra/clock.js';
 import type { Logger } from '../../infra/logger.js';
-import type { Mail, Mailer } from '../../infra/mailer.js';
-import { randomToken, sha256 } from '../../infra/random.js';
+import type { Mailer } from '../../infra/mailer.js';
+import { sha256 } from '../../infra/random.js';
 import type { WithTransaction } from '../../infra/db/unit-of-work.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import type { SessionService } from '../sessions/index.js';
 import { accountError } from './errors.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { checkPassword } from './password-policy.js';
-import type { AccountStore, EmailTokenPurpose, UserRow } from './store.js';
+import type { AccountStore, UserRow } from './store.js';
 import { emails } from './emails.js';
 import type { MailCooldown } from './mail-cooldown.js';
+import { createAccountMail, type AppLinks } from './account-mail.js';
 import type { PasswordThrottle, ThrottleScope } from './password-throttle.js';
-
-const VERIFY_TTL_MS = 24 * 3600 * 1000;
-const RESET_TTL_MS = 30 * 60 * 1000;
 
 type Deps = {
   store: AccountStore;
@@ -33,9 +31,6 @@ type Deps = {
   links: AppLinks;
   requireEmailVerification: boolean;
 };
-
-/** Where the links in emails point: pages of the frontend, which call the API with the token. */
-export type AppLinks = { appUrl: string; verifyEmailPath: string; resetPasswordPath: string; forgotPasswordPath: string };
 
 export type Profile = {
   id: string;
@@ -79,48 +74,14 @@ export function createAccountService(deps: Deps) {
     await throttle.recordSuccess(admission.ticket);
   }
 
-  // Mail goes out after the response: an SMTP round trip would otherwise tell an observer
-  // which addresses have accounts.
-  const sendLater = (mail: Mail) => {
-    mailer.send(mail).catch((err: Error) => logger.error({ err: err.message, subject: mail.subject }, 'email delivery failed'));
-  };
-
-  /**
-   * Mail to an address someone typed (signup, resend, forgot). Everything runs after the
-   * response: whether a link was issued, or a mail held back by the per-address cooldown, must
-   * not show in the answer or in the time it takes (that would reveal which addresses exist).
-   * Over the cooldown nothing is issued either, so the link already in the mailbox stays good.
-   */
-  const mailTypedAddressLater = (to: string, what: string, compose: () => Promise<Mail>) => {
-    const work = async () => {
-      if (!(await cooldown.admit(to))) {
-        logger.warn({ what }, 'mail held back: this address had its hourly allowance');
-        return;
-      }
-      await mailer.send(await compose());
-    };
-    work().catch((err: Error) => logger.error({ err: err.message, what }, 'email delivery failed'));
-  };
-
-  const link = (path: string, token: string) => `${links.appUrl}${path}?token=${token}`;
-
-  /** A new link (voiding the previous one of its purpose) and the mail that carries it. */
-  async function issueLink(user: UserRow, purpose: EmailTokenPurpose): Promise<Mail> {
-    const token = randomToken();
-    const ttl = purpose === 'verify_email' ? VERIFY_TTL_MS : RESET_TTL_MS;
-    await store.replaceEmailToken({
-      token_hash: sha256(token),
-      user_id: user.id,
-      purpose,
-      email: user.email,
-      expires_at: new Date(clock.now().getTime() + ttl),
-    });
-    return purpose === 'verify_email'
-      ? emails.verify(user.email, link(links.verifyEmailPath, token))
-      : emails.reset(user.email, link(links.resetPasswordPath, token));
-  }
-
-  const sendVerificationLater = (user: UserRow) => mailTypedAddressLater(user.email, 'verify_email', () => issueLink(user, 'verify_email'));
+  const { sendLater, mailTypedAddressLater, issueLink, sendVerificationLater, forgotPasswordLink } = createAccountMail({
+    store,
+    mailer,
+    logger,
+    clock,
+    cooldown,
+    links,
+  });
 
   return {
     /**
@@ -145,8 +106,7 @@ export function createAccountService(deps: Deps) {
       if (!user) return;
       if (!created) {
         if (user.email_verified_at) {
-          const forgot = `${links.appUrl}${links.forgotPasswordPath}`;
-          mailTypedAddressLater(user.email, 'already_registered', async () => emails.alreadyRegistered(user.email, forgot));
+          mailTypedAddressLater(user.email, 'already_registered', async () => emails.alreadyRegistered(user.email, forgotPasswordLink));
         } else sendVerificationLater(user);
         return;
       }
