@@ -26,3 +26,6 @@ export const authError = defineErrors({
 
 /** Codes every route may answer without declaring them (they come from the framework). */
 export const FRAMEWORK_CODES: ReadonlySet<string> = new Set(requestError.codes);
+
+/** What any route behind `authenticate` may answer (CSRF for cookie-authenticated unsafe requests). */
+export const AUTHENTICATED_ROUTE_CODES = ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'SESSION_REVOKED', 'CSRF_TOKEN_INVALID'] as const;

@@ -8,6 +8,7 @@ import { errorSpec } from '../../src/shared/errors.js';
 import { accountError } from '../../src/modules/accounts/errors.js';
 import { sessionError } from '../../src/modules/sessions/errors.js';
 import { buildTestApp } from '../helpers/app.js';
+import { documentedResponses } from '../helpers/openapi.js';
 
 async function tinyApp(strict: boolean) {
   const app = Fastify().withTypeProvider<ZodTypeProvider>();
@@ -48,28 +49,13 @@ t.test('every error response of every route lists its codes, each from a catalog
   // The whole suite runs in strict mode (buildTestApp), so every error a test provokes is checked
   // against these declarations; this checks the declarations themselves.
   const ctx = await buildTestApp(t);
-  const doc = ctx.app.swagger() as unknown as {
-    paths: Record<
-      string,
-      Record<
-        string,
-        { responses: Record<string, { content?: Record<string, { schema: { properties?: { code?: { enum?: string[] } } } }> }> }
-      >
-    >;
-  };
   let checked = 0;
-  for (const [path, methods] of Object.entries(doc.paths)) {
-    for (const [method, op] of Object.entries(methods)) {
-      for (const [status, response] of Object.entries(op.responses)) {
-        if (Number(status) < 400 || Number(status) >= 500) continue;
-        const schema = Object.values(response.content ?? {})[0]?.schema;
-        const codes = schema?.properties?.code?.enum;
-        t.ok(codes?.length, `${method.toUpperCase()} ${path} ${status} lists its codes`);
-        for (const code of codes ?? []) {
-          t.equal(errorSpec(code).status, Number(status), `${method.toUpperCase()} ${path}: ${code} is a ${status}`);
-          checked++;
-        }
-      }
+  for (const { path, method, status, codes } of documentedResponses(ctx.app)) {
+    if (status < 400 || status >= 500) continue;
+    t.ok(codes?.length, `${method} ${path} ${status} lists its codes`);
+    for (const code of codes ?? []) {
+      t.equal(errorSpec(code).status, status, `${method} ${path}: ${code} is a ${status}`);
+      checked++;
     }
   }
   t.ok(checked > 30, `${checked} declared codes checked`);

@@ -5,9 +5,10 @@ import { accepted, errorResponses, noContent } from '../../http/schemas.js';
 import type { AccountService } from './service.js';
 import { toProfile } from './service.js';
 import { changePasswordBody, deleteMeBody, emailBody, patchMeBody, profile, resetBody, signupBody, verifyBody } from './schemas.js';
+import { AUTHENTICATED_ROUTE_CODES } from '../../shared/common-errors.js';
 
 const ACCEPTED = { status: 'accepted' as const };
-const AUTH = ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'SESSION_REVOKED', 'CSRF_TOKEN_INVALID'];
+const AUTH = AUTHENTICATED_ROUTE_CODES;
 const POLICY = ['PASSWORD_TOO_SHORT', 'PASSWORD_TOO_LONG', 'PASSWORD_TOO_COMMON', 'PASSWORD_CONTAINS_EMAIL'];
 const REENTRY = ['INVALID_PASSWORD', 'PASSWORD_ATTEMPTS_THROTTLED'];
 

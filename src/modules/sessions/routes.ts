@@ -5,8 +5,9 @@ import { clearSessionCookies } from '../../http/cookies.js';
 import { errorResponses, noContent } from '../../http/schemas.js';
 import type { SessionService } from './service.js';
 import { revokedCount, sessionIdParams, sessionList } from './schemas.js';
+import { AUTHENTICATED_ROUTE_CODES } from '../../shared/common-errors.js';
 
-const AUTH_ERRORS = ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'SESSION_REVOKED', 'CSRF_TOKEN_INVALID'];
+const AUTH_ERRORS = AUTHENTICATED_ROUTE_CODES;
 
 export const sessionRoutes =
   (sessions: SessionService, userEmail: (userId: string) => Promise<string>): Routes =>
