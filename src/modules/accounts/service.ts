@@ -189,8 +189,6 @@ export function createAccountService(deps: Deps) {
       return { outcome: 'ok', user, deviceToken: throttle.issueDeviceToken(admission.ticket), locksSet };
     },
 
-    isVerified: (user: UserRow) => user.email_verified_at !== null,
-
     async getProfile(userId: string): Promise<UserRow> {
       const user = await store.findById(userId);
       if (!user) throw accountError('USER_NOT_FOUND', 'The account no longer exists.');
