@@ -31,6 +31,8 @@ import { createTokensModule } from './modules/tokens/index.js';
 import { createSessionsModule } from './modules/sessions/index.js';
 import { createAccountsModule } from './modules/accounts/index.js';
 import { createLoginModule } from './modules/login/index.js';
+import { createMfaModule } from './modules/mfa/index.js';
+import { authOf } from './http/principal.js';
 
 export type AppDeps = {
   db: Db;
@@ -144,10 +146,29 @@ export async function composeApp(config: Config, deps: AppDeps) {
     links: config.appLinks,
     mailPerAddressPerHour: config.mailPerAddressPerHour,
     requireEmailVerification: config.requireEmailVerification,
+    // Mfa is built next and depends on accounts; the profile only asks it at request time.
+    mfaSummary: (userId) => mfa.service.summary(userId),
+  });
+  const mfa = createMfaModule({
+    db,
+    withTransaction,
+    kv,
+    keyring,
+    mailer,
+    clock,
+    logger,
+    audit: audit.service,
+    sessions: sessions.service,
+    accounts: accounts.service,
+    issuer: config.mfa.issuer,
+    failureBudget: config.mfa.failureBudget,
+    sms: config.sms,
+    webauthn: config.webauthn,
   });
   const login = createLoginModule({
     accounts: accounts.service,
     sessions: sessions.service,
+    mfa: mfa.service,
     audit: audit.service,
     onOutcome: (outcome) => metrics.logins.inc({ outcome }),
   });
@@ -164,6 +185,10 @@ export async function composeApp(config: Config, deps: AppDeps) {
       bearerAuthenticator(accessTokenChecks),
       cookieAuthenticator(accessTokenChecks, csrf, config.cookieSecure),
     ]),
+    requireRecentAuth: async (request) => {
+      const { userId, sessionId } = authOf(request);
+      await mfa.service.assertRecentAuth(userId, sessionId);
+    },
     csrf,
     cookieSecure: config.cookieSecure,
     publicRateLimit: { max: config.publicRateLimitPerMinute, timeWindow: 60_000 },
@@ -172,7 +197,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
   };
 
   opsRoutes(app, { db, kv, metrics, metricsAccess: config.metrics });
-  for (const module of [tokens, login, sessions, accounts, audit]) await module.routes(app, kit);
+  for (const module of [tokens, login, sessions, accounts, mfa, audit]) await module.routes(app, kit);
   app.addHook('onClose', async () => tokens.keys.stop());
   // METRICS_PORT: a listener of its own, which main.ts opens; it closes with the app.
   const metricsApp =
@@ -185,7 +210,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
   return {
     app,
     metricsApp,
-    modules: { audit, tokens, sessions, accounts, login },
+    modules: { audit, tokens, sessions, accounts, mfa, login },
   };
 }
 

@@ -108,6 +108,24 @@ const envSchema = z.object({
   HEADERS_TIMEOUT_MS: int(5_000, 100, 600_000),
   KEEP_ALIVE_TIMEOUT_MS: int(5_000, 100, 600_000),
   CONNECTION_TIMEOUT_MS: int(10_000, 100, 600_000),
+  // MFA. The issuer is the name authenticator apps show next to the account.
+  MFA_ISSUER: z.string().min(1).max(64).default('Tessera'),
+  // Wrong second factors per account (across mfa_tokens and reauthentications) before a pause.
+  MFA_ACCOUNT_FREE_FAILURES: int(20, 1, 1_000_000),
+  MFA_FAILURE_WINDOW_SECONDS: int(900, 60, 86400),
+  // SMS through a Twilio-compatible API (SMS_URL is the API base, e.g. https://api.twilio.com).
+  SMS_URL: url(['http:', 'https:']).optional(),
+  SMS_ACCOUNT_SID: z.string().min(1).optional(),
+  SMS_AUTH_TOKEN: z.string().min(1).optional(),
+  SMS_FROM: z.string().min(1).optional(),
+  // Without SMS_URL, texts are written to the log: the default in embedded mode only.
+  SMS_TO_LOG: optionalBool,
+  SMS_PER_USER_PER_HOUR: int(5, 1, 1000),
+  SMS_PER_NUMBER_PER_HOUR: int(5, 1, 1000),
+  // WebAuthn relying party: the id defaults to the frontend's host, the origins to its origin.
+  WEBAUTHN_RP_ID: z.string().min(1).optional(),
+  WEBAUTHN_RP_NAME: z.string().min(1).max(64).default('Tessera'),
+  WEBAUTHN_ORIGINS: list,
   // /metrics on its own listener (then not on PORT) and/or behind a bearer token.
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
@@ -127,6 +145,10 @@ export const configSchema = envSchema.transform((e, ctx) => {
     ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT' });
   }
   const publicUrl = (e.TESSERA_PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, '');
+  const appUrl = (e.TESSERA_APP_URL ?? publicUrl).replace(/\/+$/, '');
+  if (e.SMS_URL && !(e.SMS_ACCOUNT_SID && e.SMS_AUTH_TOKEN && e.SMS_FROM)) {
+    ctx.addIssue({ code: 'custom', path: ['SMS_URL'], message: 'needs SMS_ACCOUNT_SID, SMS_AUTH_TOKEN and SMS_FROM' });
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -140,7 +162,7 @@ export const configSchema = envSchema.transform((e, ctx) => {
     mailFrom: e.MAIL_FROM,
     mailPerAddressPerHour: e.MAIL_PER_ADDRESS_PER_HOUR,
     appLinks: {
-      appUrl: (e.TESSERA_APP_URL ?? publicUrl).replace(/\/+$/, ''),
+      appUrl,
       verifyEmailPath: e.APP_VERIFY_EMAIL_PATH,
       resetPasswordPath: e.APP_RESET_PASSWORD_PATH,
       forgotPasswordPath: e.APP_FORGOT_PASSWORD_PATH,
@@ -183,6 +205,24 @@ export const configSchema = envSchema.transform((e, ctx) => {
       connectionMs: e.CONNECTION_TIMEOUT_MS,
     },
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
+    mfa: {
+      issuer: e.MFA_ISSUER,
+      failureBudget: { maxFailures: e.MFA_ACCOUNT_FREE_FAILURES, windowSeconds: e.MFA_FAILURE_WINDOW_SECONDS },
+    },
+    sms: {
+      url: e.SMS_URL,
+      accountSid: e.SMS_ACCOUNT_SID,
+      authToken: e.SMS_AUTH_TOKEN,
+      from: e.SMS_FROM,
+      toLog: e.SMS_TO_LOG ?? !e.DATABASE_URL,
+      perUserPerHour: e.SMS_PER_USER_PER_HOUR,
+      perNumberPerHour: e.SMS_PER_NUMBER_PER_HOUR,
+    },
+    webauthn: {
+      rpId: e.WEBAUTHN_RP_ID ?? new URL(appUrl).hostname,
+      rpName: e.WEBAUTHN_RP_NAME,
+      origins: e.WEBAUTHN_ORIGINS.length ? e.WEBAUTHN_ORIGINS : [new URL(appUrl).origin],
+    },
   };
 });
 

@@ -33,6 +33,10 @@ export const problem = z.object({
   errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
   retry_after: z.number().int().optional(),
   missing: z.array(z.string()).optional(),
+  // MFA: wrong codes left on an mfa_token; what a step-up or a login can be completed with.
+  attempts_remaining: z.number().int().optional(),
+  methods: z.array(z.string()).optional(),
+  required_aal: z.number().int().optional(),
   // RFC 6749 §5.2, at the token endpoint only.
   error: z.string().optional(),
 });

@@ -1,6 +1,13 @@
 import type { Authenticate } from './authenticate.js';
 import type { Csrf } from './cookies.js';
-import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyRequest,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
 export type App = FastifyInstance<
@@ -14,6 +21,11 @@ export type App = FastifyInstance<
 /** What every module's routes get from the composition root: the guards and the HTTP settings. */
 export type RouteKit = {
   authenticate: Authenticate;
+  /**
+   * Step-up, after `authenticate`: the session must have authenticated recently (aal2 within five
+   * minutes, or the password for an account without a second factor), else 403 REAUTHENTICATION_REQUIRED.
+   */
+  requireRecentAuth: (request: FastifyRequest) => Promise<void>;
   csrf: Csrf;
   cookieSecure: boolean;
   /** Per-IP limit for unauthenticated endpoints (@fastify/rate-limit route config). */

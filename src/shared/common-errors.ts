@@ -22,6 +22,8 @@ export const authError = defineErrors({
   SESSION_REVOKED: [401, 'Session revoked'],
   CSRF_TOKEN_INVALID: [403, 'CSRF token missing or invalid'],
   PERMISSION_DENIED: [403, 'Permission denied'],
+  // Step-up: the route needs a recent authentication (aal2, or the password for users without a factor).
+  REAUTHENTICATION_REQUIRED: [403, 'Recent authentication required'],
 } as const);
 
 /** Codes every route may answer without declaring them (they come from the framework). */

@@ -39,6 +39,9 @@ export interface SessionsTable {
   user_agent: string | null;
   revoked_at: NullableTimestamp;
   revoked_reason: string | null;
+  /** The last time the session proved who is behind it (login, reauthentication), and at which level. */
+  auth_at: Timestamp;
+  auth_aal: ColumnType<number, number | undefined, number>;
 }
 
 export interface RefreshTokensTable {
@@ -98,6 +101,35 @@ export interface AuditEventsTable {
   hash: Buffer;
 }
 
+export type FactorKind = 'totp' | 'sms' | 'webauthn';
+
+export interface MfaFactorsTable {
+  id: string;
+  user_id: string;
+  kind: FactorKind;
+  name: string;
+  secret_enc: string | null;
+  last_used_step: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  credential_id: Buffer | null;
+  public_key: Buffer | null;
+  sign_count: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  transports: string[] | null;
+  passkey: ColumnType<boolean, boolean | undefined, boolean>;
+  device_type: string | null;
+  backed_up: boolean | null;
+  aaguid: string | null;
+  confirmed_at: NullableTimestamp;
+  created_at: Timestamp;
+  last_used_at: NullableTimestamp;
+}
+
+export interface MfaBackupCodesTable {
+  user_id: string;
+  code_hash: Buffer;
+  used_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   email_tokens: EmailTokensTable;
@@ -106,4 +138,6 @@ export interface Database {
   revocations: RevocationsTable;
   signing_keys: SigningKeysTable;
   audit_events: AuditEventsTable;
+  mfa_factors: MfaFactorsTable;
+  mfa_backup_codes: MfaBackupCodesTable;
 }

@@ -9,7 +9,7 @@ import type { SessionService } from '../sessions/index.js';
 import { createPasswordHasher, type Argon2Params } from './password-hasher.js';
 import { createPasswordThrottle, type ThrottlePolicy } from './password-throttle.js';
 import { createMailCooldown } from './mail-cooldown.js';
-import { accountRoutes } from './routes.js';
+import { accountRoutes, type MfaSummaryOf } from './routes.js';
 import { createAccountService } from './service.js';
 import type { AppLinks } from './account-mail.js';
 import { createAccountStore } from './store.js';
@@ -32,6 +32,8 @@ type Deps = {
   /** Mails an hour to one address because someone typed it (signup, resend, forgot). */
   mailPerAddressPerHour: number;
   requireEmailVerification: boolean;
+  /** GET /v1/me's `mfa` section: the mfa module builds it (and depends on accounts), so it is asked at request time. */
+  mfaSummary: MfaSummaryOf;
 };
 
 /** Accounts and their password: signup, verification, profile, password change and reset, deletion. */
@@ -51,10 +53,11 @@ export function createAccountsModule(deps: Deps) {
     links: deps.links,
     requireEmailVerification: deps.requireEmailVerification,
   });
-  return { service, hasher, routes: accountRoutes(service) };
+  return { service, hasher, routes: accountRoutes(service, deps.mfaSummary) };
 }
 
 export type { AccountService, LocksSet, PasswordCheck, Profile } from './service.js';
 export type { AppLinks } from './account-mail.js';
+export { mfaSummary, type MfaSummary } from './schemas.js';
 export { DEVICE_TOKEN_MAX_AGE, DEVICE_TOKENS_PER_CLIENT, type ThrottleScope } from './password-throttle.js';
 export type { UserRow } from './store.js';

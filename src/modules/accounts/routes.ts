@@ -4,7 +4,17 @@ import { requestContext } from '../../http/context.js';
 import { accepted, errorResponses, noContent } from '../../http/schemas.js';
 import type { AccountService } from './service.js';
 import { toProfile } from './service.js';
-import { changePasswordBody, deleteMeBody, emailBody, patchMeBody, profile, resetBody, signupBody, verifyBody } from './schemas.js';
+import {
+  changePasswordBody,
+  deleteMeBody,
+  emailBody,
+  patchMeBody,
+  profile,
+  resetBody,
+  signupBody,
+  verifyBody,
+  type MfaSummary,
+} from './schemas.js';
 import { AUTHENTICATED_ROUTE_CODES } from '../../shared/common-errors.js';
 
 const ACCEPTED = { status: 'accepted' as const };
@@ -12,9 +22,12 @@ const AUTH = AUTHENTICATED_ROUTE_CODES;
 const POLICY = ['PASSWORD_TOO_SHORT', 'PASSWORD_TOO_LONG', 'PASSWORD_TOO_COMMON', 'PASSWORD_CONTAINS_EMAIL'];
 const REENTRY = ['INVALID_PASSWORD', 'PASSWORD_ATTEMPTS_THROTTLED'];
 
+/** The profile's second-factor section comes from the mfa module, which depends on accounts (hence a function). */
+export type MfaSummaryOf = (userId: string) => Promise<MfaSummary>;
+
 export const accountRoutes =
-  (accounts: AccountService): Routes =>
-  (app, { authenticate, publicRateLimit }) => {
+  (accounts: AccountService, mfaSummary: MfaSummaryOf): Routes =>
+  (app, { authenticate, requireRecentAuth, publicRateLimit }) => {
     const tags = ['accounts'];
     const config = { rateLimit: publicRateLimit };
 
@@ -69,7 +82,10 @@ export const accountRoutes =
     app.get(
       '/v1/me',
       { preHandler: authenticate, schema: { tags, response: { 200: profile, ...errorResponses(...AUTH, 'USER_NOT_FOUND') } } },
-      async (req) => toProfile(await accounts.getProfile(authOf(req).userId)),
+      async (req) => {
+        const { userId } = authOf(req);
+        return { ...toProfile(await accounts.getProfile(userId)), mfa: await mfaSummary(userId) };
+      },
     );
 
     app.patch(
@@ -78,14 +94,22 @@ export const accountRoutes =
         preHandler: authenticate,
         schema: { tags, body: patchMeBody, response: { 200: profile, ...errorResponses(...AUTH, 'USER_NOT_FOUND') } },
       },
-      async (req) => toProfile(await accounts.updateProfile(authOf(req).userId, req.body, requestContext(req))),
+      async (req) => {
+        const { userId } = authOf(req);
+        return { ...toProfile(await accounts.updateProfile(userId, req.body, requestContext(req))), mfa: await mfaSummary(userId) };
+      },
     );
 
     app.delete(
       '/v1/me',
       {
-        preHandler: authenticate,
-        schema: { tags, body: deleteMeBody, response: { 204: noContent, ...errorResponses(...AUTH, 'USER_NOT_FOUND', ...REENTRY) } },
+        // Step-up: a stolen access token alone cannot delete the account.
+        preHandler: [authenticate, requireRecentAuth],
+        schema: {
+          tags,
+          body: deleteMeBody,
+          response: { 204: noContent, ...errorResponses(...AUTH, 'USER_NOT_FOUND', 'REAUTHENTICATION_REQUIRED', ...REENTRY) },
+        },
       },
       async (req, reply) => {
         await accounts.deleteAccount(authOf(req).userId, req.body.password, requestContext(req));

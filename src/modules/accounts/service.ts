@@ -195,6 +195,12 @@ export function createAccountService(deps: Deps) {
       return user;
     },
 
+    /** Re-entry of the password for step-up (throttled like every password check). */
+    async confirmPassword(userId: string, password: string, context: AuditContext) {
+      const user = await this.getProfile(userId);
+      await confirmPassword(user, password, context, 'The password is not correct.');
+    },
+
     /** For the sessions table, which shows whose sessions they are. */
     async emailOf(userId: string): Promise<string> {
       return (await this.getProfile(userId)).email;

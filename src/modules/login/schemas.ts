@@ -14,4 +14,28 @@ export const loginBody = z.strictObject({
 /** Token mode also returns the known-device token, for clients that keep it themselves. */
 export const loginTokens = tokenPair.extend({ device_token: z.string() });
 
-export const loginResponse = z.union([loginTokens, cookieSession]);
+/** The password was right; a second factor completes the login (POST /v1/login/mfa and friends). */
+export const mfaRequired = z.object({
+  status: z.literal('mfa_required'),
+  mfa_token: z.string(),
+  methods: z.array(z.enum(['totp', 'backup_code', 'sms', 'webauthn'])),
+  expires_in: z.number().int(),
+  device_token: z.string().optional(),
+});
+
+export const loginResponse = z.union([loginTokens, cookieSession, mfaRequired]);
+
+const mfaToken = z.string().min(1).max(128);
+
+export const mfaBody = z.strictObject({
+  mfa_token: mfaToken,
+  method: z.enum(['totp', 'backup_code', 'sms']),
+  code: z.string().trim().min(1).max(32),
+});
+export const mfaTokenBody = z.strictObject({ mfa_token: mfaToken });
+export const mfaWebauthnBody = z.strictObject({ mfa_token: mfaToken, response: z.record(z.string(), z.unknown()) });
+
+/** A completed second step: tokens (token mode) or the cookie-session answer (cookie mode). */
+export const completedResponse = z.union([tokenPair, cookieSession]);
+export const smsSentResponse = z.object({ status: z.literal('sent'), sent_to: z.string(), expires_in: z.number().int() });
+export const webauthnOptionsResponse = z.object({ options: z.record(z.string(), z.unknown()) });

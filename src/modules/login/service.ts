@@ -1,26 +1,32 @@
 import type { RequestContext } from '../../shared/context.js';
 import type { AccountService, LocksSet } from '../accounts/index.js';
 import type { AuditService } from '../audit/index.js';
+import type { LoginMethod, MfaService, Proof } from '../mfa/index.js';
 import type { SessionService, TokenPair } from '../sessions/index.js';
 import { loginError } from './errors.js';
 
-export type LoginOutcome = 'success' | 'invalid_credentials' | 'throttled';
+export type LoginOutcome = 'success' | 'invalid_credentials' | 'throttled' | 'mfa_required';
 
-export type LoginInput = { email: string; password: string; orgId?: string; deviceTokens?: readonly string[] };
-export type LoginResult = { pair: TokenPair; deviceToken: string };
+export type LoginMode = 'token' | 'cookie';
+export type LoginInput = { email: string; password: string; orgId?: string; deviceTokens?: readonly string[]; mode?: LoginMode };
+export type LoginResult =
+  | { status: 'authenticated'; pair: TokenPair; deviceToken: string }
+  | { status: 'mfa_required'; mfaToken: string; methods: LoginMethod[]; deviceToken: string };
 
 /**
- * The login flow: it orchestrates accounts (who is this, and is the password right) and sessions
- * (open one), and nothing depends on it. Password login now; the MFA step comes here as a state
- * of the result, not as a hook bolted on elsewhere.
+ * The login flow: it orchestrates accounts (who is this, and is the password right), mfa (is a
+ * second factor needed, and is this one right) and sessions (open one), and nothing depends on
+ * it. A second factor is a state of the result (`mfa_required` and an mfa_token), not a hook
+ * bolted on elsewhere; the factors themselves are behind mfa's `SecondFactor`.
  */
 export function createLoginService(deps: {
   accounts: AccountService;
   sessions: SessionService;
+  mfa: MfaService;
   audit: AuditService;
   onOutcome?: (outcome: LoginOutcome) => void;
 }) {
-  const { accounts, sessions, audit } = deps;
+  const { accounts, sessions, mfa, audit } = deps;
   const outcome = (o: LoginOutcome) => deps.onOutcome?.(o);
 
   /** A lock that a guess just set is the start of a lockout: audited, once per lock (not per refused attempt). */
@@ -33,6 +39,20 @@ export function createLoginService(deps: {
         context,
       });
     }
+  }
+
+  async function open(userId: string, orgId: string | null, amr: string[], aal: number, context: RequestContext) {
+    const pair = await sessions.start({ userId, orgId, amr, aal, context });
+    audit.recordDetached({
+      action: 'session.login',
+      actorId: userId,
+      targetType: 'session',
+      targetId: pair.session_id,
+      data: { amr, aal },
+      context,
+    });
+    outcome('success');
+    return pair;
   }
 
   return {
@@ -54,17 +74,35 @@ export function createLoginService(deps: {
       const { user } = check;
       // Organizations and memberships arrive later; until then no org can be vouched for.
       if (input.orgId) throw loginError('ORG_ACCESS_DENIED', 'You are not a member of that organization.');
-      const pair = await sessions.start({ userId: user.id, orgId: null, amr: ['pwd'], aal: 1, context });
-      audit.recordDetached({
-        action: 'session.login',
-        actorId: user.id,
-        targetType: 'session',
-        targetId: pair.session_id,
-        data: { amr: ['pwd'] },
-        context,
-      });
-      outcome('success');
-      return { pair, deviceToken: check.deviceToken };
+      const methods = await mfa.loginMethods(user.id);
+      if (methods.length > 0) {
+        const mfaToken = await mfa.openLogin({
+          userId: user.id,
+          orgId: null,
+          mode: input.mode ?? 'token',
+          amr: ['pwd'],
+          purpose: 'mfa',
+          methods,
+          deviceToken: check.deviceToken,
+        });
+        audit.recordDetached({ action: 'session.mfa_required', actorId: user.id, data: { methods }, context });
+        outcome('mfa_required');
+        return { status: 'mfa_required', mfaToken, methods, deviceToken: check.deviceToken };
+      }
+      const pair = await open(user.id, null, ['pwd'], 1, context);
+      return { status: 'authenticated', pair, deviceToken: check.deviceToken };
+    },
+
+    /** The second step: the factor's proof for a parked login; opens an aal2 session. */
+    async completeMfa(input: { mfaToken: string; method: LoginMethod; proof: Proof }, context: RequestContext) {
+      const done = await mfa.completeLogin(input.mfaToken, input.method, input.proof, context);
+      const pair = await open(done.pending.userId, done.pending.orgId, done.amr, done.aal, context);
+      return { pair, mode: done.pending.mode };
+    },
+
+    /** SMS: send the code; WebAuthn: the request options. */
+    async mfaChallenge(mfaToken: string, method: LoginMethod, context: RequestContext) {
+      return mfa.loginChallenge(mfaToken, method, context);
     },
   };
 }

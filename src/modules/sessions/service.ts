@@ -99,6 +99,7 @@ export function createSessionService(deps: Deps) {
         idle_ttl_seconds: null,
         ip: input.context.ip ?? null,
         user_agent: input.context.userAgent?.slice(0, 512) ?? null,
+        auth_at: now,
       };
       const refreshToken = randomToken();
       // A login that raced its account's deletion finds the account gone when it opens the session.
@@ -202,6 +203,16 @@ export function createSessionService(deps: Deps) {
      */
     async revokeAll(userId: string, reason: string, options: RevokeAllOptions = {}) {
       return (await revokeWhere({ userId, exceptSessionId: options.exceptSessionId }, reason, options.tx)).length;
+    },
+
+    /** For step-up: when and how strongly the session last authenticated (null: not live). */
+    async authState(sessionId: string) {
+      return store.authState(sessionId, clock.now());
+    },
+
+    /** A reauthentication just succeeded on this session. False when the session is no longer live. */
+    async recordAuthentication(sessionId: string, userId: string, proof: { aal: number; amr: string[] }) {
+      return store.recordAuthentication(sessionId, userId, proof.aal, proof.amr, clock.now());
     },
 
     async isRevoked(sid: string) {

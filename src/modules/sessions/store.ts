@@ -27,7 +27,12 @@ export type NewSession = {
   idle_ttl_seconds: number | null;
   ip: string | null;
   user_agent: string | null;
+  /** When it was authenticated (the clock's now: step-up compares against the same clock). */
+  auth_at: Date;
 };
+
+/** How recently, and how strongly, a session last proved who is behind it. */
+export type AuthState = { userId: string; authAt: Date; authAal: number; aal: number; amr: string[] };
 
 export function createSessionStore(db: Db) {
   return {
@@ -40,9 +45,10 @@ export function createSessionStore(db: Db) {
       try {
         await sql`
           with s as (
-            insert into sessions (id, user_id, org_id, aal, amr, expires_at, idle_ttl_seconds, ip, user_agent)
+            insert into sessions (id, user_id, org_id, aal, amr, expires_at, idle_ttl_seconds, ip, user_agent, auth_at, auth_aal)
             values (${session.id}, ${session.user_id}, ${session.org_id}, ${session.aal}, ${session.amr}::text[],
-                    ${session.expires_at}, ${session.idle_ttl_seconds}, ${session.ip}, ${session.user_agent})
+                    ${session.expires_at}, ${session.idle_ttl_seconds}, ${session.ip}, ${session.user_agent},
+                    ${session.auth_at}, ${session.aal})
             returning id
           )
           insert into refresh_tokens (token_hash, session_id) select ${refreshHash}, id from s`.execute(db);
@@ -119,6 +125,30 @@ export function createSessionStore(db: Db) {
         select s.* from sessions s
         where s.id = (select session_id from claimed) and s.revoked_at is null and s.expires_at > ${now}`.execute(db);
       return result.rows[0] ?? null;
+    },
+
+    async authState(sessionId: string, now: Date): Promise<AuthState | null> {
+      const row = await db
+        .selectFrom('sessions')
+        .select(['user_id', 'auth_at', 'auth_aal', 'aal', 'amr'])
+        .where('id', '=', sessionId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .executeTakeFirst();
+      return row ? { userId: row.user_id, authAt: row.auth_at, authAal: row.auth_aal, aal: row.aal, amr: row.amr } : null;
+    },
+
+    /**
+     * A reauthentication: the session is fresh again, at the level just proved. The session's
+     * own aal and amr only ever grow (a second factor proved now lifts the next refresh's token).
+     */
+    async recordAuthentication(sessionId: string, userId: string, aal: number, amr: string[], now: Date): Promise<boolean> {
+      const result = await sql`
+        update sessions
+           set auth_at = ${now}, auth_aal = ${aal}, aal = greatest(aal, ${aal}),
+               amr = (select coalesce(array_agg(distinct m order by m), '{}') from unnest(amr || ${amr}::text[]) as m)
+         where id = ${sessionId} and user_id = ${userId} and revoked_at is null and expires_at > ${now}`.execute(db);
+      return Number(result.numAffectedRows ?? 0) > 0;
     },
 
     listActive(userId: string, now: Date) {

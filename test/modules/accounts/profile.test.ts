@@ -18,6 +18,7 @@ t.test("GET /v1/me returns the profile of the token's user", async (t) => {
     name: 'Test User',
     locale: null,
     created_at: row!.created_at.toISOString(),
+    mfa: { enabled: false, methods: [], factors: [], backup_codes_remaining: 0 },
   });
   t.notOk('password_hash' in res.json(), 'never the hash');
   t.equal(

@@ -1,0 +1,102 @@
+import type { Clock } from '../../infra/clock.js';
+import type { Db } from '../../infra/db/connect.js';
+import type { WithTransaction } from '../../infra/db/unit-of-work.js';
+import type { KeyValueStore } from '../../infra/kv/kv.js';
+import type { Keyring } from '../../infra/keyring.js';
+import type { Logger } from '../../infra/logger.js';
+import type { Mailer } from '../../infra/mailer.js';
+import type { Routes } from '../../http/types.js';
+import type { AccountService } from '../accounts/index.js';
+import type { AuditService } from '../audit/index.js';
+import type { SessionService } from '../sessions/index.js';
+import { createFailureBudget, type FailureBudgetPolicy } from './failure-budget.js';
+import { createBackupCodes } from './factors/backup-codes.js';
+import type { FactorDeps } from './factors/deps.js';
+import { createSmsFactor } from './factors/sms.js';
+import { createTotpFactor } from './factors/totp.js';
+import { createWebauthnFactor } from './factors/webauthn.js';
+import { createFactorLifecycle } from './lifecycle.js';
+import { createLoginAttempts } from './login-attempts.js';
+import { mfaAccountRoutes } from './routes/account.js';
+import { smsRoutes } from './routes/sms.js';
+import { totpRoutes } from './routes/totp.js';
+import { webauthnRoutes } from './routes/webauthn.js';
+import { createMfaService } from './service.js';
+import { createMfaStore } from './store.js';
+
+type Deps = {
+  db: Db;
+  withTransaction: WithTransaction;
+  kv: KeyValueStore;
+  keyring: Keyring;
+  mailer: Mailer;
+  clock: Clock;
+  logger: Logger;
+  audit: AuditService;
+  sessions: SessionService;
+  accounts: AccountService;
+  issuer: string;
+  failureBudget: FailureBudgetPolicy;
+  sms: Parameters<typeof createSmsFactor>[0]['sms'];
+  webauthn: Parameters<typeof createWebauthnFactor>[0]['rp'];
+};
+
+/**
+ * Second factors: TOTP, backup codes, SMS, WebAuthn keys and passkeys, one file each behind
+ * `SecondFactor`; the second step of a login (the mfa_token); step-up. Login depends on it.
+ */
+export function createMfaModule(deps: Deps) {
+  const store = createMfaStore(deps.db);
+  const userEmail = (userId: string) => deps.accounts.emailOf(userId);
+  const backupCodes = createBackupCodes({ store, clock: deps.clock, secrets: deps.keyring.deriveSecrets('tessera/backup-codes/v1') });
+  const lifecycle = createFactorLifecycle({
+    store,
+    withTransaction: deps.withTransaction,
+    backupCodes,
+    sessions: deps.sessions,
+    audit: deps.audit,
+    mailer: deps.mailer,
+    logger: deps.logger,
+    clock: deps.clock,
+    userEmail,
+  });
+  const factorDeps: FactorDeps = {
+    store,
+    lifecycle,
+    kv: deps.kv,
+    keyring: deps.keyring,
+    audit: deps.audit,
+    clock: deps.clock,
+    logger: deps.logger,
+    userEmail,
+  };
+  const totp = createTotpFactor({ ...factorDeps, issuer: deps.issuer });
+  const sms = createSmsFactor({ ...factorDeps, sms: deps.sms });
+  const webauthn = createWebauthnFactor({ ...factorDeps, rp: deps.webauthn });
+
+  const service = createMfaService({
+    store,
+    // The order methods are offered in at login.
+    factors: [webauthn, totp, sms, backupCodes],
+    backupCodes,
+    attempts: createLoginAttempts(deps.kv),
+    budget: createFailureBudget(deps.kv, deps.failureBudget),
+    sessions: deps.sessions,
+    accounts: deps.accounts,
+    audit: deps.audit,
+    clock: deps.clock,
+  });
+
+  const routes: Routes = async (app, kit) => {
+    await mfaAccountRoutes(service, lifecycle)(app, kit);
+    await totpRoutes(totp, lifecycle)(app, kit);
+    await smsRoutes(sms, lifecycle)(app, kit);
+    await webauthnRoutes(webauthn, lifecycle)(app, kit);
+  };
+  return { service, factors: { totp, sms, webauthn, backupCodes }, routes };
+}
+
+export type MfaModule = ReturnType<typeof createMfaModule>;
+export type { MfaService } from './service.js';
+export type { LoginMethod, Proof } from './factor.js';
+export { RECENT_AUTH_SECONDS } from './service.js';

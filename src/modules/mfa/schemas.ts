@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { password } from '../../http/schemas.js';
+
+export const loginMethod = z.enum(['totp', 'backup_code', 'sms', 'webauthn']);
+/** A six-digit code (TOTP, SMS) or a backup code; spaces and hyphens are the user's business. */
+export const code = z.string().trim().min(1).max(32);
+/** What `PublicKeyCredential.toJSON()` gives; @simplewebauthn/server checks the shape. */
+export const webauthnResponse = z.record(z.string(), z.unknown());
+export const mfaToken = z.string().min(1).max(128);
+
+export const backupCodesResponse = z.object({ backup_codes: z.array(z.string()), remaining: z.number().int() });
+
+export const reauthenticateBody = z.union([
+  z.strictObject({ password }),
+  z.strictObject({ method: z.enum(['totp', 'backup_code', 'sms']), code }),
+  z.strictObject({ method: z.literal('webauthn'), response: webauthnResponse }),
+]);
+
+export const reauthenticateResponse = z.object({
+  aal: z.number().int(),
+  authenticated_at: z.string(),
+  fresh_until: z.string(),
+});
+
+export const challengeBody = z.strictObject({ method: z.enum(['sms', 'webauthn']) });
+/** SMS: where it went (masked); WebAuthn: `{options}` for navigator.credentials.get. */
+export const challengeResponse = z.record(z.string(), z.unknown());
