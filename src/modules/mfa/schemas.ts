@@ -25,3 +25,29 @@ export const reauthenticateResponse = z.object({
 export const challengeBody = z.strictObject({ method: z.enum(['sms', 'webauthn']) });
 /** SMS: where it went (masked); WebAuthn: `{options}` for navigator.credentials.get. */
 export const challengeResponse = z.record(z.string(), z.unknown());
+
+export const totpEnrolResponse = z.object({
+  factor_id: z.string(),
+  /** Base32, for typing in by hand. */
+  secret: z.string(),
+  otpauth_url: z.string(),
+  /** The otpauth URI as a QR code: an SVG data URL for an <img src>. */
+  qr_code: z.string(),
+  algorithm: z.literal('SHA1'),
+  digits: z.literal(6),
+  period: z.literal(30),
+});
+
+export const totpConfirmBody = z.strictObject({
+  code,
+  /** Sign out every other session once the factor is on. */
+  revoke_other_sessions: z.boolean().default(false),
+});
+
+/** Backup codes come with the first factor only, and are never shown again (null otherwise). */
+export const enabledResponse = z.object({
+  status: z.literal('enabled'),
+  factor_id: z.string(),
+  backup_codes: z.array(z.string()).nullable(),
+});
+export const totpConfirmResponse = enabledResponse;

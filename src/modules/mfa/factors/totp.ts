@@ -1,13 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { generateSecret, generateSync, generateURI, verifySync } from 'otplib';
+import QRCode from 'qrcode';
+import type { AuditContext } from '../../audit/index.js';
+import { mfaError } from '../errors.js';
 import type { SecondFactor } from '../factor.js';
+import type { EnableOptions } from '../lifecycle.js';
+import type { FactorRow } from '../store.js';
 import type { FactorDeps } from './deps.js';
 
-// STUB: replaced by the TOTP implementation.
-export function createTotpFactor(_deps: FactorDeps & { issuer: string }) {
+/** RFC 6238 as every authenticator app reads it by default: SHA-1, 6 digits, 30 s. */
+export const TOTP = { algorithm: 'SHA1', digits: 6, period: 30 } as const;
+// ±1 step: a code from the previous or next 30 s window is accepted (clock drift, a slow typist).
+const TOLERANCE_SECONDS = TOTP.period;
+// An enrolment not confirmed within this time is void (the secret was on screen; start again).
+const ENROLMENT_TTL_MS = 15 * 60 * 1000;
+const SIX_DIGITS = /^\d{6}$/;
+
+/** The code for a secret at a time (seconds): what an authenticator app shows. Exported for the RFC vectors. */
+export function totpCode(secret: string | Uint8Array, epochSeconds: number, digits: 6 | 8 = TOTP.digits): string {
+  return generateSync({ secret, epoch: epochSeconds, digits, period: TOTP.period, algorithm: 'sha1' });
+}
+
+const aadOf = (factorId: string) => `mfa_factor:${factorId}`;
+
+/**
+ * Authenticator apps (RFC 6238). The secret is sealed under the keyring with the factor id as AAD,
+ * so a ciphertext cannot be moved to another row. A time step is accepted once per user: the
+ * library skips steps at or before the last accepted one, and the store's compare-and-set on
+ * `last_used_step` (one UPDATE) settles races between requests and instances.
+ */
+export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
+  const { store, lifecycle, keyring, clock } = deps;
+
+  /** The matching time step of `code` for this factor, or null; nothing is recorded. */
+  function matchingStep(row: FactorRow, code: string): number | null {
+    if (!SIX_DIGITS.test(code) || !row.secret_enc) return null;
+    const secret = keyring.decryptString(row.secret_enc, aadOf(row.id));
+    const result = verifySync({
+      secret,
+      token: code,
+      epoch: Math.floor(clock.now().getTime() / 1000),
+      epochTolerance: TOLERANCE_SECONDS,
+      period: TOTP.period,
+      digits: TOTP.digits,
+      algorithm: 'sha1',
+      ...(row.last_used_step !== null ? { afterTimeStep: Number(row.last_used_step) } : {}),
+    });
+    return result.valid && 'timeStep' in result ? result.timeStep : null;
+  }
+
+  async function pendingOf(userId: string): Promise<FactorRow> {
+    const row = await store.findByKind(userId, 'totp');
+    if (row?.confirmed_at) throw mfaError('FACTOR_ALREADY_ENROLLED', 'An authenticator app is already on; remove it first.');
+    if (!row || clock.now().getTime() - row.created_at.getTime() > ENROLMENT_TTL_MS) {
+      throw mfaError('FACTOR_NOT_PENDING', 'Start the authenticator app set-up first (POST /v1/me/mfa/totp); it lasts 15 minutes.');
+    }
+    return row;
+  }
+
   const factor: SecondFactor = {
     method: 'totp',
+
     availableWith: (confirmed) => confirmed.some((f) => f.kind === 'totp'),
-    verify: async () => null,
+
+    async verify(attempt, proof) {
+      const row = await store.findByKind(attempt.userId, 'totp');
+      if (!row?.confirmed_at) return null;
+      const step = matchingStep(row, proof.code?.replace(/\s/g, '') ?? '');
+      if (step === null || !(await store.advanceTotpStep(row.id, step, clock.now()))) return null;
+      return { amr: ['otp'], factorId: row.id };
+    },
   };
-  return factor;
+
+  return {
+    ...factor,
+
+    /**
+     * Starts (or restarts) a set-up: a new secret in a pending row, shown once as text, as an
+     * otpauth:// URI and as a QR code. A confirmed app must be removed (step-up) before another.
+     */
+    async enrol(userId: string) {
+      const existing = await store.findByKind(userId, 'totp');
+      if (existing?.confirmed_at) throw mfaError('FACTOR_ALREADY_ENROLLED', 'An authenticator app is already on; remove it first.');
+      const email = await deps.userEmail(userId);
+      const secret = generateSecret();
+      const id = randomUUID();
+      await store.deletePending(userId, 'totp');
+      await store.insert({ id, user_id: userId, kind: 'totp', name: 'Authenticator app', secret_enc: keyring.encrypt(secret, aadOf(id)) });
+      const otpauthUrl = generateURI({
+        issuer: deps.issuer,
+        label: email,
+        secret,
+        algorithm: 'sha1',
+        digits: TOTP.digits,
+        period: TOTP.period,
+      });
+      const svg = await QRCode.toString(otpauthUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+      return {
+        factor_id: id,
+        secret,
+        otpauth_url: otpauthUrl,
+        qr_code: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`,
+        algorithm: TOTP.algorithm,
+        digits: TOTP.digits,
+        period: TOTP.period,
+      };
+    },
+
+    /** A current code turns the app on; its step counts as used, so the same code cannot sign in next. */
+    async confirm(userId: string, code: string, options: EnableOptions, context: AuditContext) {
+      const row = await pendingOf(userId);
+      const step = matchingStep(row, code.replace(/\s/g, ''));
+      if (step === null) throw mfaError('MFA_CODE_INVALID', 'The code is not correct; check the time on the device and try the next one.');
+      const { backupCodes } = await lifecycle.enable(userId, row, options, context, async (tx) => {
+        await store.advanceTotpStep(row.id, step, clock.now(), tx);
+      });
+      return { factor_id: row.id, backupCodes };
+    },
+
+    async remove(userId: string, context: AuditContext) {
+      const row = await store.findByKind(userId, 'totp');
+      if (!row) throw mfaError('FACTOR_NOT_FOUND', 'No authenticator app is set up.');
+      await lifecycle.remove(userId, row.id, context);
+    },
+  };
 }
+
 export type TotpFactor = ReturnType<typeof createTotpFactor>;

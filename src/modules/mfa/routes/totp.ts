@@ -1,8 +1,66 @@
+import { authOf } from '../../../http/principal.js';
+import { requestContext } from '../../../http/context.js';
+import { errorResponses, noContent } from '../../../http/schemas.js';
 import type { Routes } from '../../../http/types.js';
+import { AUTHENTICATED_ROUTE_CODES } from '../../../shared/common-errors.js';
 import type { FactorLifecycle } from '../lifecycle.js';
 import type { TotpFactor } from '../factors/totp.js';
+import { totpConfirmBody, totpConfirmResponse, totpEnrolResponse } from '../schemas.js';
 
-// STUB: POST /v1/me/mfa/totp, /v1/me/mfa/totp/confirm, DELETE /v1/me/mfa/totp.
+const AUTH = AUTHENTICATED_ROUTE_CODES;
+
+/** POST /v1/me/mfa/totp (set-up), /confirm (turn on), DELETE /v1/me/mfa/totp (step-up). */
 export const totpRoutes =
-  (_totp: TotpFactor, _lifecycle: FactorLifecycle): Routes =>
-  () => {};
+  (totp: TotpFactor, _lifecycle: FactorLifecycle): Routes =>
+  (app, { authenticate, requireRecentAuth }) => {
+    const tags = ['mfa'];
+
+    app.post(
+      '/v1/me/mfa/totp',
+      {
+        preHandler: authenticate,
+        schema: { tags, response: { 200: totpEnrolResponse, ...errorResponses(...AUTH, 'FACTOR_ALREADY_ENROLLED', 'USER_NOT_FOUND') } },
+      },
+      async (req, reply) => {
+        reply.header('cache-control', 'no-store');
+        return totp.enrol(authOf(req).userId);
+      },
+    );
+
+    app.post(
+      '/v1/me/mfa/totp/confirm',
+      {
+        preHandler: authenticate,
+        schema: {
+          tags,
+          body: totpConfirmBody,
+          response: {
+            200: totpConfirmResponse,
+            ...errorResponses(...AUTH, 'FACTOR_ALREADY_ENROLLED', 'FACTOR_NOT_PENDING', 'MFA_CODE_INVALID'),
+          },
+        },
+      },
+      async (req, reply) => {
+        const { userId, sessionId } = authOf(req);
+        const { code, revoke_other_sessions } = req.body;
+        const result = await totp.confirm(userId, code, { revokeOtherSessions: revoke_other_sessions, sessionId }, requestContext(req));
+        reply.header('cache-control', 'no-store');
+        return { status: 'enabled' as const, factor_id: result.factor_id, backup_codes: result.backupCodes };
+      },
+    );
+
+    app.delete(
+      '/v1/me/mfa/totp',
+      {
+        preHandler: [authenticate, requireRecentAuth],
+        schema: {
+          tags,
+          response: { 204: noContent, ...errorResponses(...AUTH, 'REAUTHENTICATION_REQUIRED', 'FACTOR_NOT_FOUND', 'LAST_FACTOR_REQUIRED') },
+        },
+      },
+      async (req, reply) => {
+        await totp.remove(authOf(req).userId, requestContext(req));
+        return reply.status(204).send(null);
+      },
+    );
+  };
