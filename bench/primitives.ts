@@ -8,6 +8,8 @@ import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import argon2 from 'argon2';
 import { SignJWT, jwtVerify, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK } from 'jose';
+import { generateSecret, generateSync, verifySync } from 'otplib';
+import { createKeyring, generateKeySpec } from '../src/infra/keyring.js';
 
 // The server's defaults (src/config.ts): ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM.
 export const ARGON2 = { type: argon2.argon2id as 2, memoryCost: 19456, timeCost: 2, parallelism: 1 };
@@ -18,6 +20,7 @@ export type Primitives = {
   argon2MsPerVerify: number;
   es256SignPerSecond: number;
   es256VerifyPerSecond: number;
+  totpCheckPerSecond: number;
 };
 
 /** argon2id verifications per second with `inFlight` in flight (one per core). */
@@ -99,11 +102,33 @@ export async function measureEs256(signSeconds: number, verifySeconds: number) {
   return { signPerSecond, verifyPerSecond: verifies / ((performance.now() - started) / 1000) };
 }
 
+/**
+ * The TOTP factor's own work per check, as src/modules/mfa/factors/totp.ts does it: unseal the
+ * secret (AES-256-GCM under the keyring) and verify a code across three time steps.
+ */
+export function measureTotpCheck(seconds: number) {
+  const keyring = createKeyring(generateKeySpec());
+  const sealed = keyring.encrypt(generateSecret(), 'mfa_factor:bench');
+  const epoch = Math.floor(Date.now() / 1000);
+  const token = generateSync({ secret: keyring.decryptString(sealed, 'mfa_factor:bench'), epoch });
+  let checks = 0;
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  while (performance.now() < end) {
+    const secret = keyring.decryptString(sealed, 'mfa_factor:bench');
+    if (!verifySync({ secret, token, epoch, epochTolerance: 30 }).valid) throw new Error('totp check failed');
+    checks++;
+  }
+  return checks / ((performance.now() - started) / 1000);
+}
+
 export async function measurePrimitives(opts: { argon2Seconds: number; signSeconds: number; verifySeconds: number }): Promise<Primitives> {
   const inFlight = os.availableParallelism();
   const a = await measureArgon2(opts.argon2Seconds, inFlight);
   const e = await measureEs256(opts.signSeconds, opts.verifySeconds);
+  const totpCheckPerSecond = measureTotpCheck(1);
   return {
+    totpCheckPerSecond,
     argon2VerifyPerSecond: a.perSecond,
     argon2InFlight: inFlight,
     argon2MsPerVerify: a.msPerVerify,

@@ -199,6 +199,8 @@ export async function composeApp(config: Config, deps: AppDeps) {
   opsRoutes(app, { db, kv, metrics, metricsAccess: config.metrics });
   for (const module of [tokens, login, sessions, accounts, mfa, audit]) await module.routes(app, kit);
   app.addHook('onClose', async () => tokens.keys.stop());
+  // Detached audit events still queued are written before the pools close.
+  app.addHook('onClose', async () => audit.service.drain());
   // METRICS_PORT: a listener of its own, which main.ts opens; it closes with the app.
   const metricsApp =
     config.metrics.port === undefined

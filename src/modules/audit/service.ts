@@ -19,9 +19,13 @@ export type AuditInput = {
 };
 
 /** Must match the hash the store has Postgres compute on append. */
-function eventHash(prev: Buffer, row: AuditRow): Buffer {
-  return sha256(Buffer.concat([prev, Buffer.from(canonicalJson(row), 'utf8')]));
+function chainHash(prev: Buffer, canonical: string): Buffer {
+  return sha256(Buffer.concat([prev, Buffer.from(canonical, 'utf8')]));
 }
+const eventHash = (prev: Buffer, row: AuditRow) => chainHash(prev, canonicalJson(row));
+
+// Detached events written per flush at most (one INSERT statement).
+const MAX_BATCH = 500;
 
 /**
  * Security events. They hold ids, never emails or names, so deleting an account leaves a
@@ -42,15 +46,48 @@ export function createAuditService({ store, clock, logger }: { store: AuditStore
     data: input.data ?? {},
   });
 
+  /**
+   * Detached events, group-committed: while one flush is in flight the next events gather, and
+   * go in the following flush. Under load many events share a commit; alone, an event waits for
+   * nothing (the flush starts on the next tick).
+   */
+  let queue: Array<{ row: AuditRow; canonical: string }> = [];
+  let flushing: Promise<void> | null = null;
+  function flush(): Promise<void> {
+    flushing ??= (async () => {
+      await new Promise((r) => setImmediate(r));
+      while (queue.length) {
+        const batch = queue.slice(0, MAX_BATCH);
+        queue = queue.slice(batch.length);
+        await store
+          .appendMany(batch, chainHash)
+          .catch((err: Error) =>
+            logger.error(
+              { err: err.message, actions: [...new Set(batch.map((e) => e.row.action))], count: batch.length },
+              'audit write failed',
+            ),
+          );
+      }
+      flushing = null;
+    })();
+    return flushing;
+  }
+
   return {
     /** Inside the caller's transaction when given, so the event and the change commit together. */
     async record(input: AuditInput, trx?: Executor) {
       const row = toRow(input);
       await store.append(row, canonicalJson(row), trx);
     },
-    /** For events after the fact (a failed login): never fails the request that caused it. */
+    /** For events after the fact (a failed login): never fails or delays the request that caused it. */
     recordDetached(input: AuditInput) {
-      this.record(input).catch((err: Error) => logger.error({ err: err.message, action: input.action }, 'audit write failed'));
+      const row = toRow(input);
+      queue.push({ row, canonical: canonicalJson(row) });
+      void flush();
+    },
+    /** Waits until every detached event so far is written (shutdown, tests). */
+    async drain() {
+      while (flushing || queue.length) await flush();
     },
     /** The user's own trail, newest first, as the API shows it. */
     async listForActor(actorId: string, limit = 100) {

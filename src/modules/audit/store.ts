@@ -25,6 +25,29 @@ export function createAuditStore(db: Db) {
                ${row.target_id}, ${row.ip}, ${row.user_agent}, ${JSON.stringify(row.data)}::jsonb, head.prev_hash, head.hash
         from head`.execute(trx ?? db);
     },
+    /**
+     * Many events in one transaction and one commit: the head row locked once, the chain
+     * computed here (the same sha256(prev_hash || canonical) Postgres computes in append), every
+     * row in one INSERT, the head moved to the last. Detached events go this way, so a burst of
+     * logins shares one WAL flush instead of queueing one commit each behind the head's lock.
+     */
+    async appendMany(events: Array<{ row: AuditRow; canonical: string }>, chain: (prev: Buffer, canonical: string) => Buffer) {
+      if (events.length === 0) return;
+      await db.transaction().execute(async (trx) => {
+        const head = await sql<{ seq: string; hash: Buffer }>`select seq, hash from audit_chain_head for update`.execute(trx);
+        let seq = BigInt(head.rows[0].seq);
+        let prev = head.rows[0].hash;
+        const rows = events.map(({ row, canonical }) => {
+          const hash = chain(prev, canonical);
+          const out = { ...row, seq: String(++seq), data: JSON.stringify(row.data), prev_hash: prev, hash };
+          prev = hash;
+          return out;
+        });
+        await trx.insertInto('audit_events').values(rows).execute();
+        const last = rows[rows.length - 1];
+        await sql`update audit_chain_head set seq = ${last.seq}, prev_hash = ${last.prev_hash}, hash = ${last.hash}`.execute(trx);
+      });
+    },
     listForActor(actorId: string, limit: number) {
       return db.selectFrom('audit_events').selectAll().where('actor_id', '=', actorId).orderBy('seq', 'desc').limit(limit).execute();
     },
