@@ -9,7 +9,7 @@ import { generateSecret, generateSync } from 'otplib';
 import type { Db } from '../src/infra/db/connect.js';
 import { createKeyring } from '../src/infra/keyring.js';
 import { createRedisKv } from '../src/infra/kv/redis.js';
-import { createLoginAttempts } from '../src/modules/mfa/login-attempts.js';
+import { createLoginAttempts, passwordFingerprint } from '../src/modules/mfa/login-attempts.js';
 
 export type ParkedLogin = { mfaToken: string; secret: string };
 
@@ -68,7 +68,18 @@ export async function parkedTotpLogins(opts: {
       const chunk = users.slice(i, i + 500);
       const tokens = await Promise.all(
         chunk.map((u) =>
-          attempts.open({ userId: u.id, orgId: null, mode: 'token', amr: ['pwd'], purpose: 'mfa', methods: ['totp', 'backup_code'] }, now),
+          attempts.open(
+            {
+              userId: u.id,
+              orgId: null,
+              mode: 'token',
+              amr: ['pwd'],
+              purpose: 'mfa',
+              methods: ['totp', 'backup_code'],
+              credential: passwordFingerprint(opts.passwordHash),
+            },
+            now,
+          ),
         ),
       );
       chunk.forEach((u, j) => parked.push({ mfaToken: tokens[j], secret: u.secret }));

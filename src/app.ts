@@ -12,6 +12,7 @@ import type { KeyValueStore } from './infra/kv/kv.js';
 import type { Mailer } from './infra/mailer.js';
 import type { Keyring } from './infra/keyring.js';
 import type { Logger } from './infra/logger.js';
+import { smsSenderFromConfig, type SmsSender } from './infra/sms/index.js';
 import { systemClock, type Clock } from './infra/clock.js';
 import { registerProblemHandlers } from './http/problem.js';
 import { createAuthenticate } from './http/authenticate.js';
@@ -40,6 +41,8 @@ export type AppDeps = {
   mailer: Mailer;
   keyring: Keyring;
   logger: Logger;
+  /** Text messages; left out, the configuration decides (SMS_URL, SMS_TO_LOG). null: none. */
+  sms?: SmsSender | null;
   clock?: Clock;
   /** Strict error contract: a code a route did not declare answers 500 (the tests turn this on). */
   strict?: boolean;
@@ -162,13 +165,20 @@ export async function composeApp(config: Config, deps: AppDeps) {
     accounts: accounts.service,
     issuer: config.mfa.issuer,
     failureBudget: config.mfa.failureBudget,
-    sms: config.sms,
+    sms: {
+      sender: deps.sms === undefined ? smsSenderFromConfig(config.sms, logger) : deps.sms,
+      perUserPerHour: config.sms.perUserPerHour,
+      perNumberPerHour: config.sms.perNumberPerHour,
+      brand: config.mfa.issuer,
+      appHost: new URL(config.appLinks.appUrl).hostname,
+    },
     webauthn: config.webauthn,
   });
   const login = createLoginModule({
     accounts: accounts.service,
     sessions: sessions.service,
     mfa: mfa.service,
+    passkeys: mfa.factors.webauthn.passkeys,
     audit: audit.service,
     onOutcome: (outcome) => metrics.logins.inc({ outcome }),
   });

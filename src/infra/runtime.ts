@@ -112,6 +112,10 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
   }
   const mailer = config.smtpUrl ? createSmtpMailer(config.smtpUrl, config.mailFrom) : createLogMailer(logger, config.mailFrom);
   if (!config.smtpUrl) logger.warn('no SMTP_URL: emails are written to this log instead of being sent');
+  // The sender itself is chosen by composeApp (smsSenderFromConfig), from the same settings.
+  if (!config.sms.url) {
+    logger.warn(config.sms.toLog ? 'no SMS_URL: text messages, codes included, are written to this log' : 'no SMS_URL: SMS codes are off');
+  }
   return {
     db: storage.db,
     kv,

@@ -9,6 +9,7 @@ import { createMemoryKv } from '../../src/infra/kv/memory.js';
 import { createRedisKv } from '../../src/infra/kv/redis.js';
 import type { KeyValueStore } from '../../src/infra/kv/kv.js';
 import { createMemoryMailer } from '../../src/infra/mailer.js';
+import { createMemorySmsSender, type SmsSender } from '../../src/infra/sms/index.js';
 import type { Clock } from '../../src/infra/clock.js';
 import type { Db } from '../../src/infra/db/connect.js';
 import { createTestDatabase } from './db.js';
@@ -45,6 +46,8 @@ export type TestApp = {
   kv: KeyValueStore;
   config: Config;
   mail: ReturnType<typeof createMemoryMailer>;
+  /** The texts the app sent (unless `sms` was given to buildTestApp: then the app used that sender). */
+  sms: ReturnType<typeof createMemorySmsSender>;
   logs: string[];
 };
 
@@ -58,6 +61,7 @@ const servicesOf = (m: Modules) => ({
   revocations: m.sessions.revocations,
   accounts: m.accounts.service,
   hasher: m.accounts.hasher,
+  mfa: m.mfa.service,
 });
 
 /**
@@ -66,13 +70,20 @@ const servicesOf = (m: Modules) => ({
  */
 export async function buildTestApp(
   t: Test,
-  options: { env?: Record<string, string>; kv?: 'memory' | 'redis' | KeyValueStore; clock?: Clock; shareDb?: { db: Db; url: string } } = {},
+  options: {
+    env?: Record<string, string>;
+    kv?: 'memory' | 'redis' | KeyValueStore;
+    clock?: Clock;
+    shareDb?: { db: Db; url: string };
+    sms?: SmsSender | null;
+  } = {},
 ): Promise<TestApp> {
   const config = loadConfig({ ...FAST_ENV, ...options.env });
   const database = options.shareDb ? null : await createTestDatabase();
   const db = options.shareDb?.db ?? database!.db;
   const kv = typeof options.kv === 'object' ? options.kv : await testKv(options.kv ?? 'memory', options.clock);
   const mail = createMemoryMailer();
+  const sms = createMemorySmsSender();
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -85,6 +96,7 @@ export async function buildTestApp(
     db,
     kv,
     mailer: mail,
+    sms: options.sms === undefined ? sms : options.sms,
     keyring: createKeyring(config.encryptionKeys ?? TEST_KEYS),
     logger,
     clock: options.clock,
@@ -95,7 +107,7 @@ export async function buildTestApp(
     if (typeof options.kv !== 'object') await kv.close();
     await database?.drop();
   });
-  return { app, services: servicesOf(modules), db, dbUrl: options.shareDb?.url ?? database!.url, kv, config, mail, logs };
+  return { app, services: servicesOf(modules), db, dbUrl: options.shareDb?.url ?? database!.url, kv, config, mail, sms, logs };
 }
 
 export function uniqueEmail(prefix = 'user'): string {

@@ -1,7 +1,10 @@
+import type { Routes } from '../../http/types.js';
 import type { AccountService } from '../accounts/index.js';
 import type { AuditService } from '../audit/index.js';
-import type { MfaService } from '../mfa/index.js';
+import type { MfaService, Passkeys } from '../mfa/index.js';
 import type { SessionService } from '../sessions/index.js';
+import { createPasskeyLogin } from './passkey.js';
+import { passkeyRoutes } from './passkey-routes.js';
 import { loginRoutes } from './routes.js';
 import { createLoginService, type LoginOutcome } from './service.js';
 
@@ -10,11 +13,24 @@ export function createLoginModule(deps: {
   accounts: AccountService;
   sessions: SessionService;
   mfa: MfaService;
+  /** The webauthn factor's passwordless ceremony (mfa.factors.webauthn.passkeys). */
+  passkeys: Passkeys;
   audit: AuditService;
   onOutcome?: (outcome: LoginOutcome) => void;
 }) {
   const service = createLoginService(deps);
-  return { service, routes: loginRoutes(service) };
+  const passkey = createPasskeyLogin({
+    passkeys: deps.passkeys,
+    mfa: deps.mfa,
+    audit: deps.audit,
+    open: service.openSession,
+    outcome: (o) => deps.onOutcome?.(o),
+  });
+  const routes: Routes = async (app, kit) => {
+    await loginRoutes(service)(app, kit);
+    await passkeyRoutes(passkey)(app, kit);
+  };
+  return { service, passkey, routes };
 }
 
 export type { LoginOutcome, LoginService } from './service.js';

@@ -74,8 +74,9 @@ export function createLoginService(deps: {
       const { user } = check;
       // Organizations and memberships arrive later; until then no org can be vouched for.
       if (input.orgId) throw loginError('ORG_ACCESS_DENIED', 'You are not a member of that organization.');
+      // Null only without a confirmed factor; an empty list still takes the second step (fail closed).
       const methods = await mfa.loginMethods(user.id);
-      if (methods.length > 0) {
+      if (methods !== null) {
         const mfaToken = await mfa.openLogin({
           userId: user.id,
           orgId: null,
@@ -104,6 +105,9 @@ export function createLoginService(deps: {
     async mfaChallenge(mfaToken: string, method: LoginMethod, context: RequestContext) {
       return mfa.loginChallenge(mfaToken, method, context);
     },
+
+    /** Opens the session of a login proved another way (a passkey: passkey.ts), audited and counted like every login. */
+    openSession: open,
   };
 }
 

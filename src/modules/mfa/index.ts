@@ -100,3 +100,6 @@ export type MfaModule = ReturnType<typeof createMfaModule>;
 export type { MfaService } from './service.js';
 export type { LoginMethod, Proof } from './factor.js';
 export { RECENT_AUTH_SECONDS } from './service.js';
+/** The shape of a WebAuthn assertion (`PublicKeyCredential.toJSON()`), for routes that take one. */
+export { authenticationResponse as webauthnAssertion } from './factors/webauthn/responses.js';
+export type { Passkeys } from './factors/webauthn/passkeys.js';

@@ -54,6 +54,9 @@ export function createFactorLifecycle(deps: {
       extra?: (tx: Tx) => Promise<void>,
     ): Promise<{ backupCodes: string[] | null }> {
       return withTransaction(async (tx) => {
+        // Without the lock, two factors confirmed at once would both count as the first (two sets
+        // of codes), and a confirm racing the removal of the last other factor would lose its codes.
+        await store.lockFactors(userId, tx);
         if (!(await store.confirm(factor.id, clock.now(), tx)))
           throw mfaError('FACTOR_NOT_PENDING', 'That enrolment was already confirmed or has ended.');
         if (extra) await extra(tx);
@@ -83,6 +86,7 @@ export function createFactorLifecycle(deps: {
     /** Removes a confirmed factor; the backup codes go with the last one. */
     async remove(userId: string, factorId: string, context: AuditContext): Promise<FactorRow> {
       return withTransaction(async (tx) => {
+        await store.lockFactors(userId, tx);
         const removed = await store.remove(userId, factorId, tx);
         if (!removed) throw mfaError('FACTOR_NOT_FOUND', 'You have no factor with that id.');
         const left = await store.listConfirmed(userId, tx);
@@ -108,6 +112,7 @@ export function createFactorLifecycle(deps: {
     /** A new set of backup codes (step-up checked by the route); the old set is void. */
     async regenerateBackupCodes(userId: string, context: AuditContext): Promise<string[]> {
       return withTransaction(async (tx) => {
+        await store.lockFactors(userId, tx);
         if ((await store.listConfirmed(userId, tx)).length === 0) {
           throw mfaError('MFA_METHOD_UNAVAILABLE', 'Backup codes come with a second factor; turn one on first.');
         }

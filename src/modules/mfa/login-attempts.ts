@@ -18,11 +18,16 @@ export type PendingLogin = {
   purpose: 'mfa' | 'enroll';
   methods: LoginMethod[];
   deviceToken?: string;
+  /** Which password it was opened with (a fingerprint of the stored hash): a change or reset ends it. */
+  credential: string;
   createdAt: number;
 };
 
 export const MFA_TOKEN_TTL_SECONDS = 300;
 export const MFA_TOKEN_MAX_FAILURES = 5;
+
+/** What a parked login records of the password it was opened with (`credential`): a digest of the stored hash. */
+export const passwordFingerprint = (passwordHash: string): string => sha256(passwordHash).toString('base64url');
 
 const recordKey = (id: string) => `tessera:{mfa}:login:${id}`;
 const failuresKey = (id: string) => `tessera:{mfa}:login:${id}:failures`;
@@ -38,12 +43,19 @@ export function createLoginAttempts(kv: KeyValueStore) {
       return token;
     },
 
-    /** The pending login and its attempt id, or null when the token is unknown, expired, used up or done. */
-    async find(token: string): Promise<{ id: string; pending: PendingLogin } | null> {
+    /**
+     * The pending login and its attempt id, or null when the token is unknown, expired, used up or
+     * done. The age is checked against the clock as well as by the store's expiry, so the five
+     * minutes hold whatever the store's own clock says.
+     */
+    async find(token: string, now: Date): Promise<{ id: string; pending: PendingLogin } | null> {
       if (typeof token !== 'string' || token.length === 0 || token.length > 128) return null;
       const id = idOf(token);
       const raw = await kv.get(recordKey(id));
-      return raw ? { id, pending: JSON.parse(raw) as PendingLogin } : null;
+      if (!raw) return null;
+      const pending = JSON.parse(raw) as PendingLogin;
+      if (!(now.getTime() - pending.createdAt < MFA_TOKEN_TTL_SECONDS * 1000)) return null;
+      return { id, pending };
     },
 
     /**

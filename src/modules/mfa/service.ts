@@ -1,4 +1,5 @@
 import type { Clock } from '../../infra/clock.js';
+import { AppError } from '../../shared/errors.js';
 import { authError } from '../../shared/common-errors.js';
 import type { AccountService } from '../accounts/index.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
@@ -7,7 +8,7 @@ import { mfaError } from './errors.js';
 import type { Attempt, LoginMethod, Proof, SecondFactor, Verified } from './factor.js';
 import type { FailureBudget } from './failure-budget.js';
 import type { BackupCodes } from './factors/backup-codes.js';
-import type { LoginAttempts, PendingLogin } from './login-attempts.js';
+import { passwordFingerprint, type LoginAttempts, type PendingLogin } from './login-attempts.js';
 import type { FactorRow, MfaStore } from './store.js';
 
 /** Step-up: how long an authentication counts as recent. */
@@ -42,6 +43,17 @@ export function createMfaService(deps: Deps) {
     return deps.factors.filter((f) => f.availableWith(rows, remaining)).map((f) => f.method);
   }
 
+  /**
+   * What step-up asks of this account: aal 2 (any of `methods`) once a factor is confirmed, else
+   * the password. Judged from the confirmed rows, not from the methods on offer, so a factor that
+   * cannot be used right now never lowers the bar.
+   */
+  async function requirement(userId: string): Promise<{ requiredAal: number; methods: string[] }> {
+    const confirmed = await store.listConfirmed(userId);
+    if (confirmed.length === 0) return { requiredAal: 1, methods: ['password'] };
+    return { requiredAal: 2, methods: await methodsOf(userId, confirmed) };
+  }
+
   async function factorFor(userId: string, method: string): Promise<SecondFactor> {
     const factor = byMethod.get(method as LoginMethod);
     if (!factor || !(await methodsOf(userId)).includes(factor.method)) {
@@ -52,16 +64,23 @@ export function createMfaService(deps: Deps) {
     return factor;
   }
 
+  const throttled = (wait: number) =>
+    mfaError('MFA_THROTTLED', `Too many wrong second factors; try again in ${wait} seconds.`, { retry_after: wait });
+
+  /** Before a challenge (an SMS sent, options issued): refused while the budget is spent; takes nothing. */
   async function checkBudget(userId: string) {
     const wait = await budget.blocked(userId);
-    if (wait !== null) {
-      throw mfaError('MFA_THROTTLED', `Too many wrong second factors; try again in ${wait} seconds.`, { retry_after: wait });
-    }
+    if (wait !== null) throw throttled(wait);
   }
 
-  /** A wrong proof: counted against the account and audited (the method, never the code). */
-  async function wrong(attempt: Attempt, method: string, context: AuditContext) {
-    await budget.fail(attempt.userId);
+  /** Before a proof is checked: one try taken from the account's budget (given back if the proof is right). */
+  async function takeFromBudget(userId: string) {
+    const wait = await budget.take(userId);
+    if (wait !== null) throw throttled(wait);
+  }
+
+  /** A wrong proof (its try stays taken from the budget): audited, with the method, never the code. */
+  function wrong(attempt: Attempt, method: string, context: AuditContext) {
     audit.recordDetached({
       action: 'mfa.verification_failed',
       actorId: attempt.userId,
@@ -81,20 +100,52 @@ export function createMfaService(deps: Deps) {
     });
   }
 
+  /**
+   * A fingerprint of the account's current password (of its stored hash), or null when the
+   * account is gone. A parked login carries the one it was opened with: a password change or reset
+   * in the meantime ends it, as it ends the account's sessions.
+   */
+  async function currentCredential(userId: string): Promise<string | null> {
+    try {
+      return passwordFingerprint((await accounts.getProfile(userId)).password_hash);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'USER_NOT_FOUND') return null;
+      throw err;
+    }
+  }
+
   async function pendingLogin(mfaToken: string) {
-    const found = await attempts.find(mfaToken);
+    const found = await attempts.find(mfaToken, clock.now());
     if (!found) throw mfaError('MFA_TOKEN_INVALID', 'The MFA token is invalid, expired or used up; sign in again.');
+    if (found.pending.credential !== (await currentCredential(found.pending.userId))) {
+      await attempts.exhausted(found.id);
+      throw mfaError('MFA_TOKEN_INVALID', 'The password changed (or the account was deleted) since this sign-in began; sign in again.');
+    }
     const attempt: Attempt = { id: found.id, userId: found.pending.userId, purpose: 'login' };
     return { ...found, attempt };
   }
 
   return {
-    /** The methods an account can complete a login with (empty: no second factor). */
-    loginMethods: (userId: string) => methodsOf(userId),
+    /**
+     * Whether a password login must take a second step, and the methods it can take it with.
+     * Null: the account has no confirmed factor. A confirmed factor with no usable method still
+     * needs the second step (with no way to take it): a login never falls back to the password alone.
+     */
+    async loginMethods(userId: string): Promise<LoginMethod[] | null> {
+      const confirmed = await store.listConfirmed(userId);
+      return confirmed.length === 0 ? null : methodsOf(userId, confirmed);
+    },
+
+    /** A passkey login that failed once it had named its account: the try is kept from the account's budget. */
+    async countFailure(userId: string): Promise<void> {
+      await budget.take(userId);
+    },
 
     /** Parks a password login that needs a second factor; returns the mfa_token. */
-    async openLogin(pending: Omit<PendingLogin, 'createdAt'>): Promise<string> {
-      return attempts.open(pending, clock.now());
+    async openLogin(pending: Omit<PendingLogin, 'createdAt' | 'credential'>): Promise<string> {
+      // USER_NOT_FOUND when the account was deleted while this login was on its way.
+      const credential = passwordFingerprint((await accounts.getProfile(pending.userId)).password_hash);
+      return attempts.open({ ...pending, credential }, clock.now());
     },
 
     /** The first half of a two-step method (SMS: send the code; WebAuthn: request options). */
@@ -116,12 +167,15 @@ export function createMfaService(deps: Deps) {
       const { id, attempt, pending } = await pendingLogin(mfaToken);
       if (pending.purpose !== 'mfa') throw mfaError('MFA_METHOD_UNAVAILABLE', 'This token can only enrol a factor.');
       const factor = await factorFor(attempt.userId, method);
-      await checkBudget(attempt.userId);
+      await takeFromBudget(attempt.userId);
       const left = await attempts.reserve(id);
-      if (left === null) throw mfaError('MFA_TOKEN_INVALID', 'The MFA token is used up; sign in again.');
+      if (left === null) {
+        await budget.giveBack(attempt.userId);
+        throw mfaError('MFA_TOKEN_INVALID', 'The MFA token is used up; sign in again.');
+      }
       const verified = await factor.verify(attempt, proof, context);
       if (!verified) {
-        await wrong(attempt, method, context);
+        wrong(attempt, method, context);
         if (left === 0) await attempts.exhausted(id);
         throw mfaError(
           'MFA_CODE_INVALID',
@@ -129,6 +183,7 @@ export function createMfaService(deps: Deps) {
           { attempts_remaining: left },
         );
       }
+      await budget.giveBack(attempt.userId);
       if (!(await attempts.complete(id))) throw mfaError('MFA_TOKEN_INVALID', 'This login was already completed.');
       audited(attempt, method, verified, context);
       return { pending, amr: unique([...pending.amr, ...verified.amr]), aal: 2, verified };
@@ -139,11 +194,11 @@ export function createMfaService(deps: Deps) {
      * minutes at aal2, or (for an account without a factor) with its password.
      */
     async assertRecentAuth(userId: string, sessionId: string): Promise<void> {
-      const [state, confirmed] = await Promise.all([sessions.authState(sessionId), store.listConfirmed(userId)]);
-      const requiredAal = confirmed.length > 0 ? 2 : 1;
-      const recent = state !== null && clock.now().getTime() - state.authAt.getTime() <= RECENT_AUTH_SECONDS * 1000;
+      const [state, { requiredAal, methods }] = await Promise.all([sessions.authState(sessionId), requirement(userId)]);
+      // Revoked since its access token was checked (a concurrent logout or deletion): say so, not "reauthenticate".
+      if (state === null || state.userId !== userId) throw authError('SESSION_REVOKED', 'This session has been signed out.');
+      const recent = clock.now().getTime() - state.authAt.getTime() <= RECENT_AUTH_SECONDS * 1000;
       if (recent && state.authAal >= requiredAal) return;
-      const methods = requiredAal === 2 ? await methodsOf(userId, confirmed) : ['password'];
       throw authError(
         'REAUTHENTICATION_REQUIRED',
         requiredAal === 2
@@ -174,17 +229,28 @@ export function createMfaService(deps: Deps) {
     ) {
       let proved: { aal: number; amr: string[]; method: string };
       if ('password' in input) {
+        // With a factor on, the password alone proves less than step-up asks: it is refused
+        // unchecked (no password oracle for a stolen access token), and the session is left as
+        // it was (a fresh aal2 is not lowered to aal1).
+        const { requiredAal, methods } = await requirement(userId);
+        if (requiredAal > 1) {
+          throw authError('REAUTHENTICATION_REQUIRED', 'This account has a second factor: confirm it is you with one of them.', {
+            required_aal: requiredAal,
+            methods,
+          });
+        }
         await accounts.confirmPassword(userId, input.password, context);
         proved = { aal: 1, amr: ['pwd'], method: 'password' };
       } else {
         const attempt: Attempt = { id: `reauth:${sessionId}`, userId, purpose: 'reauthenticate' };
         const factor = await factorFor(userId, input.method);
-        await checkBudget(userId);
+        await takeFromBudget(userId);
         const verified = await factor.verify(attempt, input.proof, context);
         if (!verified) {
-          await wrong(attempt, input.method, context);
+          wrong(attempt, input.method, context);
           throw mfaError('MFA_CODE_INVALID', 'The code is not correct.');
         }
+        await budget.giveBack(userId);
         audited(attempt, input.method, verified, context);
         proved = { aal: 2, amr: verified.amr, method: input.method };
       }

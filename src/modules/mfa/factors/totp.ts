@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { generateSecret, generateSync, generateURI, verifySync } from 'otplib';
+import { generateSecret, generateSync, verifySync } from 'otplib';
 import QRCode from 'qrcode';
 import type { AuditContext } from '../../audit/index.js';
 import { mfaError } from '../errors.js';
@@ -11,22 +11,45 @@ import type { FactorDeps } from './deps.js';
 /** RFC 6238 as every authenticator app reads it by default: SHA-1, 6 digits, 30 s. */
 export const TOTP = { algorithm: 'SHA1', digits: 6, period: 30 } as const;
 // ±1 step: a code from the previous or next 30 s window is accepted (clock drift, a slow typist).
-const TOLERANCE_SECONDS = TOTP.period;
+const SKEW_STEPS = 1;
 // An enrolment not confirmed within this time is void (the secret was on screen; start again).
 const ENROLMENT_TTL_MS = 15 * 60 * 1000;
 const SIX_DIGITS = /^\d{6}$/;
+// Postgres: the one-TOTP-row-per-user index refused a second row (a concurrent set-up won).
+const UNIQUE_VIOLATION = '23505';
+const ONE_PER_KIND = 'mfa_factors_one_per_kind';
 
 /** The code for a secret at a time (seconds): what an authenticator app shows. Exported for the RFC vectors. */
 export function totpCode(secret: string | Uint8Array, epochSeconds: number, digits: 6 | 8 = TOTP.digits): string {
   return generateSync({ secret, epoch: epochSeconds, digits, period: TOTP.period, algorithm: 'sha1' });
 }
 
+/**
+ * The otpauth:// URI of Google's Key URI Format: the label is "Issuer:account" and the issuer is
+ * repeated as a parameter (apps read one or the other), both percent-encoded (a space is %20, not
+ * +, which some apps show literally). Algorithm, digits and period are spelled out although they
+ * are the defaults, so no app has to guess.
+ */
+function otpauthUri(issuer: string, account: string, secret: string): string {
+  const e = encodeURIComponent;
+  const params = `secret=${secret}&issuer=${e(issuer)}&algorithm=${TOTP.algorithm}&digits=${TOTP.digits}&period=${TOTP.period}`;
+  return `otpauth://totp/${e(issuer)}:${e(account)}?${params}`;
+}
+
+/** What the user typed, as the app shows it: "123 456" and "123-456" are 123456. */
+const normalized = (code: string | undefined) => (code ?? '').replace(/[\s-]/g, '');
+
 const aadOf = (factorId: string) => `mfa_factor:${factorId}`;
+
+function violatesOnePerKind(err: unknown): boolean {
+  const e = err as { code?: unknown; constraint?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.code === UNIQUE_VIOLATION && e.constraint === ONE_PER_KIND;
+}
 
 /**
  * Authenticator apps (RFC 6238). The secret is sealed under the keyring with the factor id as AAD,
- * so a ciphertext cannot be moved to another row. A time step is accepted once per user: the
- * library skips steps at or before the last accepted one, and the store's compare-and-set on
+ * so a ciphertext cannot be moved to another row. A time step is accepted once per user: steps at
+ * or before the last accepted one are not even tried, and the store's compare-and-set on
  * `last_used_step` (one UPDATE) settles races between requests and instances.
  */
 export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
@@ -35,16 +58,22 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
   /** The matching time step of `code` for this factor, or null; nothing is recorded. */
   function matchingStep(row: FactorRow, code: string): number | null {
     if (!SIX_DIGITS.test(code) || !row.secret_enc) return null;
+    const now = Math.floor(clock.now().getTime() / 1000);
+    const lastUsed = row.last_used_step === null ? null : Number(row.last_used_step);
+    // Every step in the window is already spent (a code from the next step was accepted, or
+    // another instance's clock runs ahead of this one's): nothing can match. otplib throws on
+    // such an afterTimeStep rather than answering "no", so it is not asked.
+    if (lastUsed !== null && lastUsed >= Math.floor(now / TOTP.period) + SKEW_STEPS) return null;
     const secret = keyring.decryptString(row.secret_enc, aadOf(row.id));
     const result = verifySync({
       secret,
       token: code,
-      epoch: Math.floor(clock.now().getTime() / 1000),
-      epochTolerance: TOLERANCE_SECONDS,
+      epoch: now,
+      epochTolerance: SKEW_STEPS * TOTP.period,
       period: TOTP.period,
       digits: TOTP.digits,
       algorithm: 'sha1',
-      ...(row.last_used_step !== null ? { afterTimeStep: Number(row.last_used_step) } : {}),
+      ...(lastUsed !== null ? { afterTimeStep: lastUsed } : {}),
     });
     return result.valid && 'timeStep' in result ? result.timeStep : null;
   }
@@ -58,6 +87,38 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
     return row;
   }
 
+  /**
+   * A new pending row, with a new secret, in place of any earlier set-up (a restart). Two set-ups
+   * started at once (a double click) meet at the one-per-user index: the one that finds the
+   * other's row answers with that set-up, so both show the same secret and nothing fails.
+   */
+  async function newPending(userId: string): Promise<{ id: string; secret: string }> {
+    for (let tries = 0; ; tries++) {
+      // 20 random bytes (160 bits, RFC 4226's recommendation), base32 as apps take it.
+      const secret = generateSecret({ length: 20 });
+      const id = randomUUID();
+      await store.deletePending(userId, 'totp');
+      try {
+        await store.insert({
+          id,
+          user_id: userId,
+          kind: 'totp',
+          name: 'Authenticator app',
+          secret_enc: keyring.encrypt(secret, aadOf(id)),
+          // The enrolment window is measured on the service's clock, not the database's.
+          created_at: clock.now(),
+        });
+        return { id, secret };
+      } catch (err) {
+        if (!violatesOnePerKind(err) || tries >= 3) throw err;
+        const other = await store.findByKind(userId, 'totp');
+        if (other?.confirmed_at) throw mfaError('FACTOR_ALREADY_ENROLLED', 'An authenticator app is already on; remove it first.');
+        if (other?.secret_enc) return { id: other.id, secret: keyring.decryptString(other.secret_enc, aadOf(other.id)) };
+        // The other set-up was itself replaced in between: try again.
+      }
+    }
+  }
+
   const factor: SecondFactor = {
     method: 'totp',
 
@@ -66,7 +127,7 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
     async verify(attempt, proof) {
       const row = await store.findByKind(attempt.userId, 'totp');
       if (!row?.confirmed_at) return null;
-      const step = matchingStep(row, proof.code?.replace(/\s/g, '') ?? '');
+      const step = matchingStep(row, normalized(proof.code));
       if (step === null || !(await store.advanceTotpStep(row.id, step, clock.now()))) return null;
       return { amr: ['otp'], factorId: row.id };
     },
@@ -83,18 +144,8 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
       const existing = await store.findByKind(userId, 'totp');
       if (existing?.confirmed_at) throw mfaError('FACTOR_ALREADY_ENROLLED', 'An authenticator app is already on; remove it first.');
       const email = await deps.userEmail(userId);
-      const secret = generateSecret();
-      const id = randomUUID();
-      await store.deletePending(userId, 'totp');
-      await store.insert({ id, user_id: userId, kind: 'totp', name: 'Authenticator app', secret_enc: keyring.encrypt(secret, aadOf(id)) });
-      const otpauthUrl = generateURI({
-        issuer: deps.issuer,
-        label: email,
-        secret,
-        algorithm: 'sha1',
-        digits: TOTP.digits,
-        period: TOTP.period,
-      });
+      const { id, secret } = await newPending(userId);
+      const otpauthUrl = otpauthUri(deps.issuer, email, secret);
       const svg = await QRCode.toString(otpauthUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
       return {
         factor_id: id,
@@ -110,7 +161,7 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
     /** A current code turns the app on; its step counts as used, so the same code cannot sign in next. */
     async confirm(userId: string, code: string, options: EnableOptions, context: AuditContext) {
       const row = await pendingOf(userId);
-      const step = matchingStep(row, code.replace(/\s/g, ''));
+      const step = matchingStep(row, normalized(code));
       if (step === null) throw mfaError('MFA_CODE_INVALID', 'The code is not correct; check the time on the device and try the next one.');
       const { backupCodes } = await lifecycle.enable(userId, row, options, context, async (tx) => {
         await store.advanceTotpStep(row.id, step, clock.now(), tx);

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { authOf } from '../../../http/principal.js';
 import { requestContext } from '../../../http/context.js';
 import { errorResponses } from '../../../http/schemas.js';
@@ -9,7 +10,11 @@ import type { MfaService } from '../service.js';
 import { backupCodesResponse, challengeBody, challengeResponse, reauthenticateBody, reauthenticateResponse } from '../schemas.js';
 
 const AUTH = AUTHENTICATED_ROUTE_CODES;
+/** No body, or an empty object: anything else is refused rather than silently ignored. (No body reaches the validator as null.) */
+const emptyBody = z.strictObject({}).nullish();
 const PROOF = ['MFA_CODE_INVALID', 'MFA_METHOD_UNAVAILABLE', 'MFA_THROTTLED'];
+// What sending a text can answer (the reauthentication challenge sends one like a login's).
+const SMS = ['SMS_RATE_LIMITED', 'SMS_DELIVERY_FAILED', 'SMS_NOT_CONFIGURED'];
 
 /** The factor-independent part of /v1/me/mfa and step-up. */
 export const mfaAccountRoutes =
@@ -29,6 +34,7 @@ export const mfaAccountRoutes =
         preHandler: [authenticate, requireRecentAuth],
         schema: {
           tags,
+          body: emptyBody,
           response: { 200: backupCodesResponse, ...errorResponses(...AUTH, 'REAUTHENTICATION_REQUIRED', 'MFA_METHOD_UNAVAILABLE') },
         },
       },
@@ -48,7 +54,15 @@ export const mfaAccountRoutes =
           body: reauthenticateBody,
           response: {
             200: reauthenticateResponse,
-            ...errorResponses(...AUTH, ...PROOF, 'INVALID_PASSWORD', 'PASSWORD_ATTEMPTS_THROTTLED', 'USER_NOT_FOUND'),
+            // REAUTHENTICATION_REQUIRED: a password for an account whose step-up needs a second factor.
+            ...errorResponses(
+              ...AUTH,
+              ...PROOF,
+              'INVALID_PASSWORD',
+              'PASSWORD_ATTEMPTS_THROTTLED',
+              'USER_NOT_FOUND',
+              'REAUTHENTICATION_REQUIRED',
+            ),
           },
         },
       },
@@ -70,7 +84,7 @@ export const mfaAccountRoutes =
         schema: {
           tags,
           body: challengeBody,
-          response: { 200: challengeResponse, ...errorResponses(...AUTH, ...PROOF, 'SMS_RATE_LIMITED') },
+          response: { 200: challengeResponse, ...errorResponses(...AUTH, ...PROOF, ...SMS) },
         },
       },
       async (req) => {

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { authOf } from '../../../http/principal.js';
 import { requestContext } from '../../../http/context.js';
 import { errorResponses, noContent } from '../../../http/schemas.js';
@@ -8,6 +9,8 @@ import type { TotpFactor } from '../factors/totp.js';
 import { totpConfirmBody, totpConfirmResponse, totpEnrolResponse } from '../schemas.js';
 
 const AUTH = AUTHENTICATED_ROUTE_CODES;
+/** Enrolment takes no input: no body, or an empty object (no body reaches the validator as null). */
+const noInput = z.strictObject({}).nullish();
 
 /** POST /v1/me/mfa/totp (set-up), /confirm (turn on), DELETE /v1/me/mfa/totp (step-up). */
 export const totpRoutes =
@@ -19,7 +22,11 @@ export const totpRoutes =
       '/v1/me/mfa/totp',
       {
         preHandler: authenticate,
-        schema: { tags, response: { 200: totpEnrolResponse, ...errorResponses(...AUTH, 'FACTOR_ALREADY_ENROLLED', 'USER_NOT_FOUND') } },
+        schema: {
+          tags,
+          body: noInput,
+          response: { 200: totpEnrolResponse, ...errorResponses(...AUTH, 'FACTOR_ALREADY_ENROLLED', 'USER_NOT_FOUND') },
+        },
       },
       async (req, reply) => {
         reply.header('cache-control', 'no-store');

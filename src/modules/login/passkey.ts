@@ -1,0 +1,66 @@
+import type { RequestContext } from '../../shared/context.js';
+import { defineErrors } from '../../shared/errors.js';
+import type { AuditService } from '../audit/index.js';
+import type { MfaService, Passkeys } from '../mfa/index.js';
+import type { TokenPair } from '../sessions/index.js';
+
+export const passkeyError = defineErrors({
+  // One answer for every refusal (expired or reused challenge, unknown credential, wrong user
+  // handle, no user verification, bad signature, cloned key): none says whether the credential exists.
+  PASSKEY_INVALID: [401, 'Passkey not accepted'],
+} as const);
+
+type OpenSession = (userId: string, orgId: string | null, amr: string[], aal: number, context: RequestContext) => Promise<TokenPair>;
+
+/**
+ * Passwordless login: a passkey alone opens an aal2 session. The WebAuthn ceremony is the mfa
+ * module's (its webauthn factor owns the credentials); this is the login around it: one
+ * refusal for every failure, audited with its reason, counted against the account's
+ * second-factor budget once the credential and its user handle have named the account, and the
+ * session opened the way every login opens one (`open`, which audits `session.login` with the amr).
+ *
+ * The budget is counted, not enforced here: it exists so that guessable codes cannot be
+ * guessed, and a signature from a user-verifying authenticator cannot be; refusing a right one
+ * would only let whoever spent the budget lock the owner out.
+ */
+export function createPasskeyLogin(deps: {
+  passkeys: Passkeys;
+  mfa: MfaService;
+  audit: AuditService;
+  open: OpenSession;
+  outcome: (outcome: 'invalid_credentials') => void;
+}) {
+  const { passkeys, mfa, audit } = deps;
+
+  return {
+    /** Request options for any passkey of this site, bound to a new challenge_id (5 minutes, one answer). */
+    options: () => passkeys.options(),
+
+    async login(input: { challengeId: string; response: unknown; mode: 'token' | 'cookie' }, context: RequestContext) {
+      const result = await passkeys.verify(input.challengeId, input.response, context);
+      if (!result.ok) {
+        if (result.userId) await mfa.countFailure(result.userId);
+        audit.recordDetached({
+          action: 'mfa.verification_failed',
+          actorId: result.userId,
+          data: { method: 'passkey', purpose: 'login', reason: result.reason },
+          context,
+        });
+        deps.outcome('invalid_credentials');
+        throw passkeyError('PASSKEY_INVALID', 'The passkey was not accepted; ask for new options and try again.');
+      }
+      audit.recordDetached({
+        action: 'mfa.verified',
+        actorId: result.userId,
+        targetType: 'mfa_factor',
+        targetId: result.factorId,
+        data: { method: 'passkey', purpose: 'login' },
+        context,
+      });
+      const pair = await deps.open(result.userId, null, result.amr, 2, context);
+      return { pair, mode: input.mode };
+    },
+  };
+}
+
+export type PasskeyLogin = ReturnType<typeof createPasskeyLogin>;
