@@ -166,7 +166,12 @@ export function createMfaService(deps: Deps) {
     async completeLogin(mfaToken: string, method: LoginMethod, proof: Proof, context: AuditContext) {
       const { id, attempt, pending } = await pendingLogin(mfaToken);
       if (pending.purpose !== 'mfa') throw mfaError('MFA_METHOD_UNAVAILABLE', 'This token can only enrol a factor.');
-      const factor = await factorFor(attempt.userId, method);
+      // The methods were settled at the first step and travel with the token (no query on the
+      // hot path); a factor removed since then simply fails its own check below.
+      const factor = byMethod.get(method);
+      if (!factor || !pending.methods.includes(method)) {
+        throw mfaError('MFA_METHOD_UNAVAILABLE', `The method "${method}" is not set up for this account.`, { methods: pending.methods });
+      }
       await takeFromBudget(attempt.userId);
       const left = await attempts.reserve(id);
       if (left === null) {
