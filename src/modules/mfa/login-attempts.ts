@@ -72,6 +72,11 @@ export function createLoginAttempts(kv: KeyValueStore) {
       return MFA_TOKEN_MAX_FAILURES - used;
     },
 
+    /** Gives back a try that was reserved but not used (the account's budget refused first). */
+    async release(id: string): Promise<void> {
+      await kv.decr(failuresKey(id));
+    },
+
     /** A wrong proof with no tries left ends the token at once. */
     async exhausted(id: string): Promise<void> {
       await kv.del(recordKey(id));

@@ -172,8 +172,14 @@ export function createMfaService(deps: Deps) {
       if (!factor || !pending.methods.includes(method)) {
         throw mfaError('MFA_METHOD_UNAVAILABLE', `The method "${method}" is not set up for this account.`, { methods: pending.methods });
       }
-      await takeFromBudget(attempt.userId);
-      const left = await attempts.reserve(id);
+      // One try from the account's budget and one from the token's, taken together (the KV
+      // client pipelines them into one round trip); each is given back if the other refuses.
+      const [wait, left] = await Promise.all([budget.take(attempt.userId), attempts.reserve(id)]);
+      if (wait !== null) {
+        // Nothing was checked: the token keeps its try.
+        if (left !== null) await attempts.release(id);
+        throw throttled(wait);
+      }
       if (left === null) {
         await budget.giveBack(attempt.userId);
         throw mfaError('MFA_TOKEN_INVALID', 'The MFA token is used up; sign in again.');
@@ -188,8 +194,8 @@ export function createMfaService(deps: Deps) {
           { attempts_remaining: left },
         );
       }
-      await budget.giveBack(attempt.userId);
-      if (!(await attempts.complete(id))) throw mfaError('MFA_TOKEN_INVALID', 'This login was already completed.');
+      const [, completed] = await Promise.all([budget.giveBack(attempt.userId), attempts.complete(id)]);
+      if (!completed) throw mfaError('MFA_TOKEN_INVALID', 'This login was already completed.');
       audited(attempt, method, verified, context);
       return { pending, amr: unique([...pending.amr, ...verified.amr]), aal: 2, verified };
     },
