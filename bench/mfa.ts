@@ -29,7 +29,9 @@ export async function parkedTotpLogins(opts: {
   const now = new Date();
   const users = Array.from({ length: opts.count }, (_, i) => {
     const email = `bench-totp-${i}@bench.tessera.test`;
-    return { id: randomUUID(), factorId: randomUUID(), email, secret: generateSecret() };
+    const factorId = randomUUID();
+    const secret = generateSecret();
+    return { id: randomUUID(), factorId, email, secret, secretEnc: keyring.encrypt(secret, `mfa_factor:${factorId}`) };
   });
   for (let i = 0; i < users.length; i += 1000) {
     const chunk = users.slice(i, i + 1000);
@@ -54,7 +56,7 @@ export async function parkedTotpLogins(opts: {
           user_id: u.id,
           kind: 'totp' as const,
           name: 'Authenticator app',
-          secret_enc: keyring.encrypt(u.secret, `mfa_factor:${u.factorId}`),
+          secret_enc: u.secretEnc,
           confirmed_at: now,
         })),
       )
@@ -77,6 +79,8 @@ export async function parkedTotpLogins(opts: {
               purpose: 'mfa',
               methods: ['totp', 'backup_code'],
               credential: passwordFingerprint(opts.passwordHash),
+              // What the TOTP factor's carry() puts in a parked login at the first step.
+              carried: { totp: { id: u.factorId, secret_enc: u.secretEnc, last_used_step: null } },
             },
             now,
           ),

@@ -9,7 +9,13 @@ export type LoginMethod = 'totp' | 'backup_code' | 'sms' | 'webauthn';
  * to the attempt (an SMS code, a WebAuthn challenge): the hash of the mfa_token for a login,
  * `reauth:<session id>` for a step-up.
  */
-export type Attempt = { id: string; userId: string; purpose: 'login' | 'reauthenticate' };
+export type Attempt = {
+  id: string;
+  userId: string;
+  purpose: 'login' | 'reauthenticate';
+  /** What this factor asked to carry with a parked login (see `SecondFactor.carry`); absent otherwise. */
+  carried?: unknown;
+};
 
 /** The proof a client sends: a code (TOTP, backup, SMS) or a WebAuthn assertion (`PublicKeyCredential.toJSON()`). */
 export type Proof = { code?: string; response?: unknown };
@@ -27,6 +33,13 @@ export interface SecondFactor {
   readonly method: LoginMethod;
   /** Whether this user can use the method now, judged from their confirmed factors (no query). */
   availableWith(confirmed: readonly FactorRow[], backupCodesRemaining: number): boolean;
+  /**
+   * Optional: what the second step will need of the factor rows, read once at the first step and
+   * carried in the parked login (the KV record) so that the second step, the hot one, needs no
+   * query for it. Nothing secret in clear: a sealed secret stays sealed. The factor must still
+   * check, when it verifies, that the row it carried is the live one.
+   */
+  carry?(confirmed: readonly FactorRow[]): unknown;
   /** Optional first step bound to the attempt: sends the SMS code, or returns WebAuthn request options. */
   challenge?(attempt: Attempt, context: AuditContext): Promise<Record<string, unknown>>;
   /** The proof checked against the user's factor; null when it is wrong (the caller counts the failure). */

@@ -17,6 +17,8 @@ export type PendingLogin = {
   /** 'mfa': any listed method completes it. 'enroll': only enrolling and confirming a factor does (org policy). */
   purpose: 'mfa' | 'enroll';
   methods: LoginMethod[];
+  /** Per method, what its factor carries to the second step (`SecondFactor.carry`). */
+  carried?: Partial<Record<LoginMethod, unknown>>;
   deviceToken?: string;
   /** Which password it was opened with (a fingerprint of the stored hash): a change or reset ends it. */
   credential: string;

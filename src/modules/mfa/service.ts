@@ -142,10 +142,13 @@ export function createMfaService(deps: Deps) {
     },
 
     /** Parks a password login that needs a second factor; returns the mfa_token. */
-    async openLogin(pending: Omit<PendingLogin, 'createdAt' | 'credential'>): Promise<string> {
+    async openLogin(pending: Omit<PendingLogin, 'createdAt' | 'credential' | 'carried'>): Promise<string> {
       // USER_NOT_FOUND when the account was deleted while this login was on its way.
-      const credential = passwordFingerprint((await accounts.getProfile(pending.userId)).password_hash);
-      return attempts.open({ ...pending, credential }, clock.now());
+      const [profile, confirmed] = await Promise.all([accounts.getProfile(pending.userId), store.listConfirmed(pending.userId)]);
+      const carried: PendingLogin['carried'] = {};
+      for (const factor of deps.factors)
+        if (factor.carry && pending.methods.includes(factor.method)) carried[factor.method] = factor.carry(confirmed);
+      return attempts.open({ ...pending, credential: passwordFingerprint(profile.password_hash), carried }, clock.now());
     },
 
     /** The first half of a two-step method (SMS: send the code; WebAuthn: request options). */
@@ -184,7 +187,7 @@ export function createMfaService(deps: Deps) {
         await budget.giveBack(attempt.userId);
         throw mfaError('MFA_TOKEN_INVALID', 'The MFA token is used up; sign in again.');
       }
-      const verified = await factor.verify(attempt, proof, context);
+      const verified = await factor.verify({ ...attempt, carried: pending.carried?.[method] }, proof, context);
       if (!verified) {
         wrong(attempt, method, context);
         if (left === 0) await attempts.exhausted(id);

@@ -56,7 +56,15 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
   const { store, lifecycle, keyring, clock } = deps;
 
   /** The matching time step of `code` for this factor, or null; nothing is recorded. */
-  function matchingStep(row: FactorRow, code: string): number | null {
+  /** The carried part of the row, shaped as matchingStep reads it (confirmed by construction: carry() saw only confirmed rows). */
+  function carriedRow(carried: unknown): Pick<FactorRow, 'id' | 'secret_enc' | 'last_used_step' | 'confirmed_at'> | null {
+    const c = carried as { id?: unknown; secret_enc?: unknown; last_used_step?: unknown } | undefined;
+    if (!c || typeof c.id !== 'string' || typeof c.secret_enc !== 'string') return null;
+    const last = typeof c.last_used_step === 'string' ? c.last_used_step : null;
+    return { id: c.id, secret_enc: c.secret_enc, last_used_step: last, confirmed_at: new Date(0) };
+  }
+
+  function matchingStep(row: Pick<FactorRow, 'id' | 'secret_enc' | 'last_used_step'>, code: string): number | null {
     if (!SIX_DIGITS.test(code) || !row.secret_enc) return null;
     const now = Math.floor(clock.now().getTime() / 1000);
     const lastUsed = row.last_used_step === null ? null : Number(row.last_used_step);
@@ -124,8 +132,16 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
 
     availableWith: (confirmed) => confirmed.some((f) => f.kind === 'totp'),
 
+    // A login carries the factor's id, sealed secret and last step from its first step; the
+    // compare-and-set below only matches that row while it is confirmed and the step is new, so a
+    // factor removed or replaced in between refuses the code.
+    carry: (confirmed) => {
+      const row = confirmed.find((f) => f.kind === 'totp');
+      return row ? { id: row.id, secret_enc: row.secret_enc, last_used_step: row.last_used_step } : undefined;
+    },
+
     async verify(attempt, proof) {
-      const row = await store.findByKind(attempt.userId, 'totp');
+      const row = carriedRow(attempt.carried) ?? (await store.findByKind(attempt.userId, 'totp'));
       if (!row?.confirmed_at) return null;
       const step = matchingStep(row, normalized(proof.code));
       if (step === null || !(await store.advanceTotpStep(row.id, step, clock.now()))) return null;
