@@ -9,7 +9,7 @@ import { generateSecret, generateSync } from 'otplib';
 import type { Db } from '../src/infra/db/connect.js';
 import { createKeyring } from '../src/infra/keyring.js';
 import { createRedisKv } from '../src/infra/kv/redis.js';
-import { createLoginAttempts, passwordFingerprint } from '../src/modules/mfa/login-attempts.js';
+import { createLoginAttempts } from '../src/modules/mfa/login-attempts.js';
 
 export type ParkedLogin = { mfaToken: string; secret: string };
 
@@ -78,7 +78,8 @@ export async function parkedTotpLogins(opts: {
               amr: ['pwd'],
               purpose: 'mfa',
               methods: ['totp', 'backup_code'],
-              credential: passwordFingerprint(opts.passwordHash),
+              // The credential mark of an account whose password never changed.
+              credential: 'initial',
               // What the TOTP factor's carry() puts in a parked login at the first step.
               carried: { totp: { id: u.factorId, secret_enc: u.secretEnc, last_used_step: null } },
             },

@@ -151,6 +151,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
     requireEmailVerification: config.requireEmailVerification,
     // Mfa is built next and depends on accounts; the profile only asks it at request time.
     mfaSummary: (userId) => mfa.service.summary(userId),
+    credentialChanged: (userId) => mfa.credentialChanged(userId),
   });
   const mfa = createMfaModule({
     db,

@@ -34,6 +34,8 @@ type Deps = {
   requireEmailVerification: boolean;
   /** GET /v1/me's `mfa` section: the mfa module builds it (and depends on accounts), so it is asked at request time. */
   mfaSummary: MfaSummaryOf;
+  /** After a committed password change, reset or deletion: the mfa module ends logins parked under the old password. */
+  credentialChanged: (userId: string) => Promise<void>;
 };
 
 /** Accounts and their password: signup, verification, profile, password change and reset, deletion. */
@@ -52,6 +54,7 @@ export function createAccountsModule(deps: Deps) {
     cooldown: createMailCooldown(deps.kv, deps.mailPerAddressPerHour),
     links: deps.links,
     requireEmailVerification: deps.requireEmailVerification,
+    credentialChanged: deps.credentialChanged,
   });
   return { service, hasher, routes: accountRoutes(service, deps.mfaSummary) };
 }

@@ -30,6 +30,8 @@ type Deps = {
   cooldown: MailCooldown;
   links: AppLinks;
   requireEmailVerification: boolean;
+  /** After a committed password change, reset or deletion (mfa ends the logins parked under the old password). */
+  credentialChanged: (userId: string) => Promise<void>;
 };
 
 export type Profile = {
@@ -226,6 +228,7 @@ export function createAccountService(deps: Deps) {
         await sessions.revokeAll(userId, 'password_changed', { tx, exceptSessionId: sessionId });
         // A reset link asked for before the change must not undo it.
         await store.voidEmailTokens(userId, ['reset_password'], tx);
+        tx.afterCommit(() => deps.credentialChanged(userId));
         tx.afterCommit(() => sendLater(emails.passwordChanged(user.email)));
       });
     },
@@ -263,6 +266,7 @@ export function createAccountService(deps: Deps) {
           await audit.record({ action: 'account.email_verified', actorId: user.id, targetType: 'user', targetId: user.id, context }, tx);
         }
         await sessions.revokeAll(used.user_id, 'password_reset', { tx });
+        tx.afterCommit(() => deps.credentialChanged(used.user_id));
         // Whoever reset the password holds the mailbox: the guess counts, locks and known
         // devices of the old password end with it.
         tx.afterCommit(() => throttle.resetAccount(used.email));
@@ -281,6 +285,7 @@ export function createAccountService(deps: Deps) {
         await audit.record({ action: 'account.deleted', actorId: userId, targetType: 'user', targetId: userId, context }, tx);
         // Sessions, refresh tokens and email links go with the row (on delete cascade).
         await store.delete(userId, tx);
+        tx.afterCommit(() => deps.credentialChanged(userId));
       });
     },
   };

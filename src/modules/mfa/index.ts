@@ -17,6 +17,7 @@ import { createTotpFactor } from './factors/totp.js';
 import { createWebauthnFactor } from './factors/webauthn.js';
 import { createFactorLifecycle } from './lifecycle.js';
 import { createLoginAttempts } from './login-attempts.js';
+import { createCredentialGenerations } from './credential-generations.js';
 import { mfaAccountRoutes } from './routes/account.js';
 import { smsRoutes } from './routes/sms.js';
 import { totpRoutes } from './routes/totp.js';
@@ -74,12 +75,14 @@ export function createMfaModule(deps: Deps) {
   const sms = createSmsFactor({ ...factorDeps, sms: deps.sms });
   const webauthn = createWebauthnFactor({ ...factorDeps, rp: deps.webauthn });
 
+  const credentials = createCredentialGenerations(deps.kv);
   const service = createMfaService({
     store,
     // The order methods are offered in at login.
     factors: [webauthn, totp, sms, backupCodes],
     backupCodes,
     attempts: createLoginAttempts(deps.kv),
+    credentials,
     budget: createFailureBudget(deps.kv, deps.failureBudget),
     sessions: deps.sessions,
     accounts: deps.accounts,
@@ -93,7 +96,20 @@ export function createMfaModule(deps: Deps) {
     await smsRoutes(sms, lifecycle)(app, kit);
     await webauthnRoutes(webauthn, lifecycle)(app, kit);
   };
-  return { service, factors: { totp, sms, webauthn, backupCodes }, routes };
+  return {
+    service,
+    factors: { totp, sms, webauthn, backupCodes },
+    routes,
+    /** Accounts calls this after a password change, reset or deletion has committed: logins parked under the old password end. */
+    // Never fails the password change that has already committed; a missed mark is logged.
+    credentialChanged: (userId: string) =>
+      credentials.bump(userId).catch((err: unknown) => {
+        deps.logger.error(
+          { err: err instanceof Error ? err.message : String(err), userId },
+          'credential mark not updated; parked logins survive',
+        );
+      }),
+  };
 }
 
 export type MfaModule = ReturnType<typeof createMfaModule>;

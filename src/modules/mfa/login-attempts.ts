@@ -20,16 +20,13 @@ export type PendingLogin = {
   /** Per method, what its factor carries to the second step (`SecondFactor.carry`). */
   carried?: Partial<Record<LoginMethod, unknown>>;
   deviceToken?: string;
-  /** Which password it was opened with (a fingerprint of the stored hash): a change or reset ends it. */
+  /** The account's credential mark when it was opened (credential-generations.ts): a password change or reset ends it. */
   credential: string;
   createdAt: number;
 };
 
 export const MFA_TOKEN_TTL_SECONDS = 300;
 export const MFA_TOKEN_MAX_FAILURES = 5;
-
-/** What a parked login records of the password it was opened with (`credential`): a digest of the stored hash. */
-export const passwordFingerprint = (passwordHash: string): string => sha256(passwordHash).toString('base64url');
 
 const recordKey = (id: string) => `tessera:{mfa}:login:${id}`;
 const failuresKey = (id: string) => `tessera:{mfa}:login:${id}:failures`;

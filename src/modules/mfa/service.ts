@@ -1,5 +1,4 @@
 import type { Clock } from '../../infra/clock.js';
-import { AppError } from '../../shared/errors.js';
 import { authError } from '../../shared/common-errors.js';
 import type { AccountService } from '../accounts/index.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
@@ -8,7 +7,8 @@ import { mfaError } from './errors.js';
 import type { Attempt, LoginMethod, Proof, SecondFactor, Verified } from './factor.js';
 import type { FailureBudget } from './failure-budget.js';
 import type { BackupCodes } from './factors/backup-codes.js';
-import { passwordFingerprint, type LoginAttempts, type PendingLogin } from './login-attempts.js';
+import type { LoginAttempts, PendingLogin } from './login-attempts.js';
+import type { CredentialGenerations } from './credential-generations.js';
 import type { FactorRow, MfaStore } from './store.js';
 
 /** Step-up: how long an authentication counts as recent. */
@@ -19,6 +19,8 @@ type Deps = {
   factors: readonly SecondFactor[];
   backupCodes: BackupCodes;
   attempts: LoginAttempts;
+  /** Which password a parked login was opened under (a password change ends it). */
+  credentials: CredentialGenerations;
   budget: FailureBudget;
   sessions: SessionService;
   accounts: AccountService;
@@ -105,19 +107,11 @@ export function createMfaService(deps: Deps) {
    * account is gone. A parked login carries the one it was opened with: a password change or reset
    * in the meantime ends it, as it ends the account's sessions.
    */
-  async function currentCredential(userId: string): Promise<string | null> {
-    try {
-      return passwordFingerprint((await accounts.getProfile(userId)).password_hash);
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'USER_NOT_FOUND') return null;
-      throw err;
-    }
-  }
 
   async function pendingLogin(mfaToken: string) {
     const found = await attempts.find(mfaToken, clock.now());
     if (!found) throw mfaError('MFA_TOKEN_INVALID', 'The MFA token is invalid, expired or used up; sign in again.');
-    if (found.pending.credential !== (await currentCredential(found.pending.userId))) {
+    if (found.pending.credential !== (await deps.credentials.current(found.pending.userId))) {
       await attempts.exhausted(found.id);
       throw mfaError('MFA_TOKEN_INVALID', 'The password changed (or the account was deleted) since this sign-in began; sign in again.');
     }
@@ -144,11 +138,15 @@ export function createMfaService(deps: Deps) {
     /** Parks a password login that needs a second factor; returns the mfa_token. */
     async openLogin(pending: Omit<PendingLogin, 'createdAt' | 'credential' | 'carried'>): Promise<string> {
       // USER_NOT_FOUND when the account was deleted while this login was on its way.
-      const [profile, confirmed] = await Promise.all([accounts.getProfile(pending.userId), store.listConfirmed(pending.userId)]);
+      const [, confirmed, credential] = await Promise.all([
+        accounts.getProfile(pending.userId),
+        store.listConfirmed(pending.userId),
+        deps.credentials.current(pending.userId),
+      ]);
       const carried: PendingLogin['carried'] = {};
       for (const factor of deps.factors)
         if (factor.carry && pending.methods.includes(factor.method)) carried[factor.method] = factor.carry(confirmed);
-      return attempts.open({ ...pending, credential: passwordFingerprint(profile.password_hash), carried }, clock.now());
+      return attempts.open({ ...pending, credential, carried }, clock.now());
     },
 
     /** The first half of a two-step method (SMS: send the code; WebAuthn: request options). */

@@ -78,26 +78,17 @@ export function createMfaStore(db: Db) {
      * UPDATE (row lock + check), so concurrent requests on any number of instances cannot both
      * win. Also stamps last use.
      */
-    async advanceTotpStep(id: string, step: number, now: Date, ex?: Executor): Promise<boolean> {
-      const advance = (e: Executor) =>
-        e
-          .updateTable('mfa_factors')
-          .set({ last_used_step: step, last_used_at: now })
-          .where('id', '=', id)
-          .where('confirmed_at', 'is not', null)
-          .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', String(step))]))
-          .executeTakeFirst();
-      if (ex) return Number((await advance(ex)).numUpdatedRows) > 0;
-      // On its own (a login's second step) the commit does not wait for its WAL flush: the row
-      // lock still settles every race at once, and what follows a win (the session's insert)
-      // commits synchronously, which flushes this record with it (the WAL is written in order).
-      // A crash in between loses the step and the session together, so nothing was issued for
-      // a code that could then be used again. One fsync per second step instead of two.
-      return db.transaction().execute(async (trx) => {
-        await sql`set local synchronous_commit = off`.execute(trx);
-        return Number((await advance(trx)).numUpdatedRows) > 0;
-      });
+    async advanceTotpStep(id: string, step: number, now: Date, ex: Executor = db): Promise<boolean> {
+      const r = await ex
+        .updateTable('mfa_factors')
+        .set({ last_used_step: step, last_used_at: now })
+        .where('id', '=', id)
+        .where('confirmed_at', 'is not', null)
+        .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', String(step))]))
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0;
     },
+
 
     /**
      * The WebAuthn signature counter: moves only forward (or stays 0 for authenticators that

@@ -2,6 +2,7 @@ import t from 'tap';
 import { buildTestApp } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
 import { createMfaService } from '../../../src/modules/mfa/service.js';
+import { createCredentialGenerations } from '../../../src/modules/mfa/credential-generations.js';
 import { createMfaStore } from '../../../src/modules/mfa/store.js';
 import { createBackupCodes } from '../../../src/modules/mfa/factors/backup-codes.js';
 import { createLoginAttempts } from '../../../src/modules/mfa/login-attempts.js';
@@ -100,6 +101,7 @@ t.test('fail closed: a confirmed factor whose method cannot be used still stops 
     factors: [unusable],
     backupCodes: createBackupCodes({ store, clock, secrets: [Buffer.alloc(32, 1)] }),
     attempts: createLoginAttempts(ctx.kv),
+    credentials: createCredentialGenerations(ctx.kv),
     budget: createFailureBudget(ctx.kv, { maxFailures: 20, windowSeconds: 900 }),
     sessions: ctx.services.sessions,
     accounts: ctx.services.accounts,
