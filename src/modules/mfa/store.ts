@@ -89,7 +89,6 @@ export function createMfaStore(db: Db) {
       return Number(r.numUpdatedRows) > 0;
     },
 
-
     /**
      * The WebAuthn signature counter: moves only forward (or stays 0 for authenticators that
      * keep none). False when another use already moved it past `count`.
