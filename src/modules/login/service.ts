@@ -41,14 +41,22 @@ export function createLoginService(deps: {
     }
   }
 
-  async function open(userId: string, orgId: string | null, amr: string[], aal: number, context: RequestContext) {
+  /** Opens the session; `proved` (the second factor's method and what it reported) goes into the login's audit event. */
+  async function open(
+    userId: string,
+    orgId: string | null,
+    amr: string[],
+    aal: number,
+    context: RequestContext,
+    proved?: Record<string, unknown>,
+  ) {
     const pair = await sessions.start({ userId, orgId, amr, aal, context });
     audit.recordDetached({
       action: 'session.login',
       actorId: userId,
       targetType: 'session',
       targetId: pair.session_id,
-      data: { amr, aal },
+      data: { amr, aal, ...proved },
       context,
     });
     outcome('success');
@@ -97,7 +105,7 @@ export function createLoginService(deps: {
     /** The second step: the factor's proof for a parked login; opens an aal2 session. */
     async completeMfa(input: { mfaToken: string; method: LoginMethod; proof: Proof }, context: RequestContext) {
       const done = await mfa.completeLogin(input.mfaToken, input.method, input.proof, context);
-      const pair = await open(done.pending.userId, done.pending.orgId, done.amr, done.aal, context);
+      const pair = await open(done.pending.userId, done.pending.orgId, done.amr, done.aal, context, done.proved);
       return { pair, mode: done.pending.mode };
     },
 

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { createHash } from 'node:crypto';
 import t from 'tap';
 import { createKeyring } from '../../../src/infra/keyring.js';
@@ -54,10 +55,11 @@ t.test('a backup code completes a login at aal2, and the profile says how many r
       .selectFrom('audit_events')
       .select('data')
       .where('actor_id', '=', user.id)
-      .where('action', '=', 'mfa.verified')
+      .where('action', '=', 'session.login')
+      .where(sql`data->>'method'`, '=', 'backup_code')
       .executeTakeFirst(),
   );
-  t.match(verified.data, { method: 'backup_code', purpose: 'login', backup_codes_remaining: 9 }, 'audited with the count, not the code');
+  t.match(verified.data, { method: 'backup_code', aal: 2, backup_codes_remaining: 9 }, 'the login is audited with the count, not the code');
   t.notOk(JSON.stringify(verified.data).includes(user.backupCodes[3]!));
 });
 
