@@ -12,9 +12,16 @@ import { mfaError } from './errors.js';
 export type EnableOptions = {
   /** Sign out every other session of the user (the "I think someone else is in" button). */
   revokeOtherSessions?: boolean;
-  /** The session doing it, kept when the others are signed out. */
+  /**
+   * The session doing it: kept when the others are signed out, and made fresh at aal 2 once the
+   * factor is on (confirming it was a use of it, on top of the recent password the set-up needed).
+   */
   sessionId?: string;
 };
+
+/** What confirming a factor proves, as RFC 8176 names it (a key that may sync is a software key). */
+const amrOf = (factor: Pick<FactorRow, 'kind'> & { backed_up?: boolean | null }): string[] =>
+  factor.kind === 'totp' ? ['otp'] : factor.kind === 'sms' ? ['sms'] : [factor.backed_up ? 'swk' : 'hwk'];
 
 /**
  * What every factor does when it is turned on or off, so that no factor file repeats it: the
@@ -48,12 +55,12 @@ export function createFactorLifecycle(deps: {
      */
     async enable(
       userId: string,
-      factor: Pick<FactorRow, 'id' | 'kind' | 'name'>,
+      factor: Pick<FactorRow, 'id' | 'kind' | 'name'> & { backed_up?: boolean | null },
       options: EnableOptions,
       context: AuditContext,
       extra?: (tx: Tx) => Promise<void>,
     ): Promise<{ backupCodes: string[] | null }> {
-      return withTransaction(async (tx) => {
+      const result = await withTransaction(async (tx) => {
         // Without the lock, two factors confirmed at once would both count as the first (two sets
         // of codes), and a confirm racing the removal of the last other factor would lose its codes.
         await store.lockFactors(userId, tx);
@@ -81,6 +88,11 @@ export function createFactorLifecycle(deps: {
         tx.afterCommit(async () => mailLater(userId, (to) => mfaEmails.factorEnabled(to, describeFactor(factor.kind, factor.name))));
         return { backupCodes: codes };
       });
+      // Without this, the session that just turned a factor on would be an aal1 session of an
+      // account with a factor: its next step-up (adding a second key, say) would ask for the factor
+      // it has just proved.
+      if (options.sessionId) await sessions.recordAuthentication(options.sessionId, userId, { aal: 2, amr: amrOf(factor) });
+      return result;
     },
 
     /** Removes a confirmed factor; the backup codes go with the last one. */

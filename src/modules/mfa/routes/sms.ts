@@ -48,13 +48,22 @@ export const smsRoutes =
     app.post(
       '/v1/me/mfa/sms',
       {
-        preHandler: authenticate,
+        // Adding a factor is step-up: a stolen session must not lock the owner out with its own phone.
+        preHandler: [authenticate, requireRecentAuth],
         schema: {
           tags,
           body: enrolBody,
           response: {
             200: enrolResponse,
-            ...errorResponses(...AUTH, ...SENDING, 'PHONE_INVALID', 'PHONE_NOT_MOBILE', 'FACTOR_ALREADY_ENROLLED', 'FACTOR_NOT_PENDING'),
+            ...errorResponses(
+              ...AUTH,
+              'REAUTHENTICATION_REQUIRED',
+              ...SENDING,
+              'PHONE_INVALID',
+              'PHONE_NOT_MOBILE',
+              'FACTOR_ALREADY_ENROLLED',
+              'FACTOR_NOT_PENDING',
+            ),
           },
         },
       },

@@ -21,11 +21,15 @@ export const totpRoutes =
     app.post(
       '/v1/me/mfa/totp',
       {
-        preHandler: authenticate,
+        // Adding a factor is step-up: a stolen session must not lock the owner out with its own app.
+        preHandler: [authenticate, requireRecentAuth],
         schema: {
           tags,
           body: noInput,
-          response: { 200: totpEnrolResponse, ...errorResponses(...AUTH, 'FACTOR_ALREADY_ENROLLED', 'USER_NOT_FOUND') },
+          response: {
+            200: totpEnrolResponse,
+            ...errorResponses(...AUTH, 'REAUTHENTICATION_REQUIRED', 'FACTOR_ALREADY_ENROLLED', 'USER_NOT_FOUND'),
+          },
         },
       },
       async (req, reply) => {

@@ -63,11 +63,15 @@ export const webauthnRoutes =
     app.post(
       '/v1/me/webauthn/registration/options',
       {
-        preHandler: authenticate,
+        // Adding a factor is step-up: a stolen session must not lock the owner out with its own key.
+        preHandler: [authenticate, requireRecentAuth],
         schema: {
           tags,
           body: optionsBody,
-          response: { 200: optionsResponse, ...errorResponses(...AUTH, 'WEBAUTHN_CREDENTIAL_LIMIT', 'USER_NOT_FOUND') },
+          response: {
+            200: optionsResponse,
+            ...errorResponses(...AUTH, 'REAUTHENTICATION_REQUIRED', 'WEBAUTHN_CREDENTIAL_LIMIT', 'USER_NOT_FOUND'),
+          },
         },
       },
       async (req, reply) => {
