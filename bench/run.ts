@@ -25,6 +25,7 @@ import { cpuSampler, type CpuUsage } from './cpu.js';
 import { ARGON2, type Primitives } from './primitives.js';
 import { postmasterPid, startTessera } from './services.js';
 import { parkedTotpLogins, totpStepBody } from './mfa.js';
+import { passkeyLoop, registerPasskeys } from './passkey.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const knob = (name: string, fallback: number) => {
@@ -39,8 +40,9 @@ const LOGIN_CONNECTIONS = knob('BENCH_LOGIN_CONNECTIONS', 8);
 const REFRESH_WORKERS = knob('BENCH_REFRESH_WORKERS', 16);
 const ME_CONNECTIONS = knob('BENCH_ME_CONNECTIONS', 32);
 const TOTP_CONNECTIONS = knob('BENCH_TOTP_CONNECTIONS', 16);
+const PASSKEY_WORKERS = knob('BENCH_PASSKEY_WORKERS', 16);
 const CORES = os.availableParallelism();
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'login,refresh,me,totp').split(',').map((s) => s.trim()));
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'login,refresh,me,totp,passkey').split(',').map((s) => s.trim()));
 // Diagnostics only: what the numbers become with Postgres not waiting for WAL flushes.
 const PG_SYNCHRONOUS_COMMIT = process.env.BENCH_PG_SYNCHRONOUS_COMMIT;
 const PASSWORD = 'bench-password-correct-horse-42';
@@ -49,6 +51,7 @@ const TARGET_LOGIN_RATIO = 0.9;
 const TARGET_REFRESH_PER_SECOND = 1500;
 const TARGET_REFRESH_P99_MS = 50;
 const TARGET_TOTP_PER_SECOND = 1000;
+const PASSKEY_ORIGIN = 'https://localhost:8443';
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
@@ -92,10 +95,10 @@ function build() {
   if (res.status !== 0) log(`warning: tsc reported errors (emitted anyway):\n${res.stdout.split('\n').slice(0, 10).join('\n')}`);
 }
 
-async function seedUsers(db: Db, count: number, hash: string): Promise<string[]> {
+async function seedUsers(db: Db, count: number, hash: string, prefix = 'bench-user'): Promise<string[]> {
   const now = new Date();
   const rows = Array.from({ length: count }, (_, i) => {
-    const email = `bench-user-${i}@bench.tessera.test`;
+    const email = `${prefix}-${i}@bench.tessera.test`;
     return { id: randomUUID(), email, email_normalized: email, email_verified_at: now, password_hash: hash, name: `Bench User ${i}` };
   });
   await db.insertInto('users').values(rows).execute();
@@ -229,6 +232,8 @@ async function main() {
   }
   const passwordHash = await argon2.hash(PASSWORD, ARGON2);
   const emails = await seedUsers(db, USERS, passwordHash);
+  // Users of their own for passkeys: once one is registered, their password logins ask for a second factor.
+  const passkeyEmails = SCENARIOS.has('passkey') ? await seedUsers(db, PASSKEY_WORKERS, passwordHash, 'bench-passkey') : [];
   log(`seeded ${emails.length} users`);
 
   // The bench seals TOTP secrets as the server does, so it holds the server's keyring.
@@ -257,6 +262,9 @@ async function main() {
     TESSERA_ENCRYPTION_KEYS: keyringSpec,
     DATA_DIR: path.join(dir, 'data'),
     LOG_LEVEL: 'warn',
+    // Passkeys are bound to a domain; the software authenticator signs for this one.
+    WEBAUTHN_RP_ID: 'localhost',
+    WEBAUTHN_ORIGINS: PASSKEY_ORIGIN,
     REQUIRE_EMAIL_VERIFICATION: 'false',
     MAIL_TO_LOG: 'true',
     ARGON2_MEMORY_KIB: String(ARGON2.memoryCost),
@@ -389,6 +397,20 @@ async function main() {
     });
   }
 
+  // (e) passwordless logins with a passkey: options (a challenge in Redis), then the assertion
+  // (ES256 signature check, counter compare-and-set, session opened).
+  if (SCENARIOS.has('passkey')) {
+    const keys = await registerPasskeys(client, passkeyEmails, PASSWORD, PASSKEY_ORIGIN);
+    await passkeyLoop(client, keys, 1); // warm-up
+    const passkey = await measured('passkey (POST /v1/login/passkey)', ctx, () => passkeyLoop(client, keys, SECONDS));
+    scenarios.push({
+      ...passkey,
+      bound: 'ES256 sign',
+      boundPerSecond: primitives.es256SignPerSecond,
+      ratio: passkey.perSecond / primitives.es256SignPerSecond,
+    });
+  }
+
   const out: string[] = [];
   out.push('');
   out.push(
@@ -398,7 +420,7 @@ async function main() {
     `argon2id m=${ARGON2.memoryCost} KiB t=${ARGON2.timeCost} p=${ARGON2.parallelism}: ${fmt(primitives.argon2MsPerVerify)} ms per verify, ${primitives.argon2InFlight} in flight`,
   );
   out.push(
-    `load: login ${LOGIN_CONNECTIONS} connections (autocannon); refresh ${REFRESH_WORKERS} chained workers (node:http keep-alive); me ${ME_CONNECTIONS} connections (autocannon); totp ${TOTP_CONNECTIONS} connections (autocannon)`,
+    `load: login ${LOGIN_CONNECTIONS} connections (autocannon); refresh ${REFRESH_WORKERS} chained workers (node:http keep-alive); me ${ME_CONNECTIONS} connections (autocannon); totp ${TOTP_CONNECTIONS} connections (autocannon); passkey ${PASSKEY_WORKERS} workers, each an authenticator (node:http keep-alive)`,
   );
   out.push('');
   out.push(table(scenarios));

@@ -146,7 +146,7 @@ export function createSessionStore(db: Db) {
       const result = await sql`
         update sessions
            set auth_at = ${now}, auth_aal = ${aal}, aal = greatest(aal, ${aal}),
-               amr = (select coalesce(array_agg(distinct m order by m), '{}') from unnest(amr || ${amr}::text[]) as m)
+               amr = amr || array(select m from unnest(${amr}::text[]) with ordinality as u(m, i) where m <> all(amr) order by i)
          where id = ${sessionId} and user_id = ${userId} and revoked_at is null and expires_at > ${now}`.execute(db);
       return Number(result.numAffectedRows ?? 0) > 0;
     },
