@@ -42,12 +42,40 @@ export async function startTotp(ctx: TestApp, auth: Bearer): Promise<{ secret: s
   return res.json();
 }
 
+/** Another password login of the user: a new aal1 session (only possible while no factor is on). */
+export async function passwordSession(ctx: TestApp, user: { email: string; password: string }) {
+  const { res, body } = await login(ctx, user.email, user.password);
+  if (res.statusCode !== 200 || body.status !== 'authenticated') throw new Error(`expected a session: ${res.body}`);
+  const tokens = body as Pair;
+  return { tokens, auth: bearer(tokens.access_token) };
+}
+
 /**
- * A verified user, logged in with the password (an aal1 session, `auth`), who then turned on an
- * authenticator app on that session at the clock's current step (that step is spent).
+ * A verified user, logged in with the password (`auth`), who then turned on an authenticator app
+ * on that session at the clock's current step (that step is spent). Confirming the app made that
+ * session fresh at aal 2.
  */
 export async function userWithTotp(ctx: TestApp, clock: Clock, confirmExtra: Record<string, unknown> = {}) {
+  return turnOnTotp(ctx, clock, await loggedInUser(ctx), confirmExtra);
+}
+
+/**
+ * userWithTotp, plus `earlier`: a second password session opened before the app was set up. It
+ * stays aal1 (only the confirming session is lifted): an aal1 session of an account with a factor,
+ * which after the factor is on no login can open any more.
+ */
+export async function userWithTotpAndEarlierSession(ctx: TestApp, clock: Clock) {
   const user = await loggedInUser(ctx);
+  const earlier = await passwordSession(ctx, user);
+  return { ...(await turnOnTotp(ctx, clock, user, {})), earlier };
+}
+
+async function turnOnTotp(
+  ctx: TestApp,
+  clock: Clock,
+  user: Awaited<ReturnType<typeof loggedInUser>>,
+  confirmExtra: Record<string, unknown>,
+) {
   const { secret, factor_id } = await startTotp(ctx, user.auth);
   const confirm = await ctx.app.inject({
     method: 'POST',

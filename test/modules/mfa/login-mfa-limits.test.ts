@@ -9,7 +9,17 @@ import { createLoginAttempts } from '../../../src/modules/mfa/login-attempts.js'
 import { createFailureBudget } from '../../../src/modules/mfa/failure-budget.js';
 import { createLoginService } from '../../../src/modules/login/service.js';
 import type { SecondFactor } from '../../../src/modules/mfa/factor.js';
-import { auditOf, firstStep, manualClock, nextTotp, secondStep, sessionCount, statusCounts, userWithTotp } from './flow-support.js';
+import {
+  auditOf,
+  firstStep,
+  manualClock,
+  nextTotp,
+  secondStep,
+  sessionCount,
+  statusCounts,
+  userWithTotp,
+  userWithTotpAndEarlierSession,
+} from './flow-support.js';
 
 const context = { ip: '203.0.113.9', userAgent: 'limits-test' };
 
@@ -90,7 +100,7 @@ t.test('an enrolment-purpose mfa_token cannot complete a login (org policy uses 
 t.test('fail closed: a confirmed factor whose method cannot be used still stops a password-only login', async (t) => {
   const clock = manualClock();
   const ctx = await buildTestApp(t, { kv: 'memory', clock });
-  const user = await userWithTotp(ctx, clock);
+  const user = await userWithTotpAndEarlierSession(ctx, clock);
   await ctx.db.deleteFrom('mfa_backup_codes').where('user_id', '=', user.id).execute();
   // The same rules with a factor list in which nothing fits this account's confirmed factor (as
   // when a factor's provider is switched off): no method is on offer, yet a factor is on.
@@ -120,5 +130,9 @@ t.test('fail closed: a confirmed factor whose method cannot be used still stops 
   t.equal(result.status, 'mfa_required', 'the password alone is still not enough');
   t.same(result.status === 'mfa_required' ? result.methods : null, []);
   t.equal(await sessionCount(ctx, user.id), before, 'no session');
-  await t.rejects(mfa.assertRecentAuth(user.id, user.tokens.session_id), { code: 'REAUTHENTICATION_REQUIRED', data: { required_aal: 2 } });
+  // Step-up too: a recent aal1 session (the password only, from before the factor) is not enough.
+  await t.rejects(mfa.assertRecentAuth(user.id, user.earlier.tokens.session_id), {
+    code: 'REAUTHENTICATION_REQUIRED',
+    data: { required_aal: 2 },
+  });
 });

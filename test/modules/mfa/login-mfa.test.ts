@@ -17,6 +17,7 @@ import {
   statusCounts,
   userIdOf,
   userWithTotp,
+  userWithTotpAndEarlierSession,
 } from './flow-support.js';
 
 type SetCookie = { name: string; value: string; path?: string; secure?: boolean; httpOnly?: boolean; sameSite?: string };
@@ -171,7 +172,7 @@ t.test('the mfa_token is not a credential anywhere else: bearer, cookie, refresh
 });
 
 t.test('no aal2 without the factor: wrong and missing proofs open nothing, and aal1 sessions stay aal1', async (t) => {
-  const user = await userWithTotp(ctx, clock);
+  const user = await userWithTotpAndEarlierSession(ctx, clock);
   const before = await sessionCount(ctx, user.id);
   const { mfa_token } = await firstStep(ctx, user);
   for (const [method, code] of [
@@ -184,14 +185,15 @@ t.test('no aal2 without the factor: wrong and missing proofs open nothing, and a
     assertProblem(t, res, 401, 'MFA_CODE_INVALID', `${method} ${code}`);
   }
   t.equal(await sessionCount(ctx, user.id), before, 'no session');
-  // The session the factor was turned on from is still the aal1 it was.
+  // A password session from before the factor was turned on is still the aal1 it was (only the
+  // session that confirmed the factor was lifted, by proving it).
   const session = await ctx.db
     .selectFrom('sessions')
     .select(['aal', 'amr'])
-    .where('id', '=', user.tokens.session_id)
+    .where('id', '=', user.earlier.tokens.session_id)
     .executeTakeFirstOrThrow();
   t.same(session, { aal: 1, amr: ['pwd'] });
-  const refreshed = await refresh(ctx, user.tokens.refresh_token);
+  const refreshed = await refresh(ctx, user.earlier.tokens.refresh_token);
   t.equal(refreshed.res.statusCode, 200);
   t.equal(decode(refreshed.body.access_token).claims.aal, 1, 'refreshing an old session does not make it aal2');
 });
@@ -249,7 +251,7 @@ t.test('a pending (unconfirmed) authenticator app does not make the login ask fo
 });
 
 t.test('after the second step: aal 2 and amr [pwd, otp] in the token, the session row, the session list and every refresh', async (t) => {
-  const user = await userWithTotp(ctx, clock);
+  const user = await userWithTotpAndEarlierSession(ctx, clock);
   const pair = await aal2Login(ctx, user, clock);
   const { claims } = decode(pair.access_token);
   t.equal(claims.aal, 2);
@@ -270,7 +272,7 @@ t.test('after the second step: aal 2 and amr [pwd, otp] in the token, the sessio
     { aal: 2, current: true },
   );
   t.match(
-    sessions.find((s) => s.id === user.tokens.session_id),
+    sessions.find((s) => s.id === user.earlier.tokens.session_id),
     { aal: 1, current: false },
     'the older password session stays aal1',
   );

@@ -142,32 +142,38 @@ t.test('the KV store keeps neither codes nor numbers in clear', { skip: !redisUr
 });
 
 t.test('step-up with an SMS code: the text says what it is for, the session becomes fresh at aal2', async (t) => {
-  const user = await userWithPhone(ctx);
-  // The password session from before the phone was added is aal1: removing needs a step-up.
-  const refused = await ctx.app.inject({ method: 'DELETE', url: '/v1/me/mfa/sms', headers: user.auth });
+  const user = await loggedInUser(ctx);
+  // A password session opened before the phone was added: it stays aal1 (the session that
+  // confirms the phone is lifted to aal2 by doing so), so removing needs a step-up.
+  const earlier = (await login(ctx, user.email, user.password)).body as { access_token: string };
+  const auth = { authorization: `Bearer ${earlier.access_token}` };
+  t.equal((await enrolPhone(ctx, user.auth)).statusCode, 200, 'phone set up');
+  t.equal((await confirmPhone(ctx, user.auth, lastCode(ctx))).statusCode, 200, 'phone confirmed');
+  const userId = await userIdOf(user.email);
+  const refused = await ctx.app.inject({ method: 'DELETE', url: '/v1/me/mfa/sms', headers: auth });
   t.equal(refused.statusCode, 403, refused.body);
   t.equal(refused.json().code, 'REAUTHENTICATION_REQUIRED');
   t.ok(refused.json().methods.includes('sms'));
 
-  const challenge = await reauthChallenge(ctx, user.auth);
+  const challenge = await reauthChallenge(ctx, auth);
   t.equal(challenge.statusCode, 200, challenge.body);
   t.same(challenge.json(), { status: 'sent', sent_to: PHONE_MASKED, expires_in: 600 });
   t.match(ctx.sms.sent.at(-1)!.body, /^\d{6} is your Tessera code to confirm it is you\./);
-  const fresh = await reauthenticate(ctx, user.auth, lastCode(ctx));
+  const fresh = await reauthenticate(ctx, auth, lastCode(ctx));
   t.equal(fresh.statusCode, 200, fresh.body);
   t.equal(fresh.json().aal, 2);
 
-  const removed = await ctx.app.inject({ method: 'DELETE', url: '/v1/me/mfa/sms', headers: user.auth });
+  const removed = await ctx.app.inject({ method: 'DELETE', url: '/v1/me/mfa/sms', headers: auth });
   t.equal(removed.statusCode, 204, removed.body);
-  t.same(await factorRows(user.userId), [], 'the row is gone');
-  const codesLeft = await ctx.db.selectFrom('mfa_backup_codes').select('user_id').where('user_id', '=', user.userId).execute();
+  t.same(await factorRows(userId), [], 'the row is gone');
+  const codesLeft = await ctx.db.selectFrom('mfa_backup_codes').select('user_id').where('user_id', '=', userId).execute();
   t.equal(codesLeft.length, 0, 'the backup codes went with the last factor');
   const notice = await eventually(() => ctx.mail.sent.find((m) => m.to === user.email && m.subject.includes('was removed')));
   t.match(notice.text, PHONE_MASKED);
   const after = await login(ctx, user.email, user.password);
   t.ok(after.body.access_token, 'the password alone signs in again');
 
-  const again = await ctx.app.inject({ method: 'DELETE', url: '/v1/me/mfa/sms', headers: user.auth });
+  const again = await ctx.app.inject({ method: 'DELETE', url: '/v1/me/mfa/sms', headers: auth });
   t.equal(again.statusCode, 404, again.body);
   t.equal(again.json().code, 'FACTOR_NOT_FOUND');
 });

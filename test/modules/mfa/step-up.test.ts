@@ -15,6 +15,7 @@ import {
   secondStep,
   userIdOf,
   userWithTotp,
+  userWithTotpAndEarlierSession,
   type Bearer,
 } from './flow-support.js';
 
@@ -95,30 +96,32 @@ t.test('without a factor: the password login counts for five minutes, then the p
 });
 
 t.test('with a factor, an aal1 session from before it was turned on is refused however fresh, until a factor is proved', async (t) => {
-  const user = await userWithTotp(ctx, clock);
-  // The password login was a moment ago, but it proved the password only.
-  await allRefused(t, user.auth, user, WITH_FACTOR, 'aal1 session');
+  const user = await userWithTotpAndEarlierSession(ctx, clock);
+  // A password session opened a moment before the app was turned on (the session that confirmed
+  // it is aal2 since; this one is not): recent, but it proved the password only.
+  const { earlier } = user;
+  await allRefused(t, earlier.auth, user, WITH_FACTOR, 'aal1 session');
 
   // The password is not enough for an account with a factor, and is not even checked.
   for (const password of [user.password, 'not-the-password-1']) {
-    const res = await reauthenticate(ctx, user.auth, { password });
+    const res = await reauthenticate(ctx, earlier.auth, { password });
     const body = assertProblem(t, res, 403, 'REAUTHENTICATION_REQUIRED', 'password reauthentication');
     t.match(body, WITH_FACTOR);
   }
-  await allRefused(t, user.auth, user, WITH_FACTOR, 'after a password reauthentication');
+  await allRefused(t, earlier.auth, user, WITH_FACTOR, 'after a password reauthentication');
 
-  const wrong = await reauthenticate(ctx, user.auth, { method: 'totp', code: '000000' });
+  const wrong = await reauthenticate(ctx, earlier.auth, { method: 'totp', code: '000000' });
   assertProblem(t, wrong, 401, 'MFA_CODE_INVALID');
-  await allRefused(t, user.auth, user, WITH_FACTOR, 'after a wrong code');
+  await allRefused(t, earlier.auth, user, WITH_FACTOR, 'after a wrong code');
   const session = () =>
     ctx.db
       .selectFrom('sessions')
       .select(['aal', 'amr', 'auth_aal', 'auth_at'])
-      .where('id', '=', user.tokens.session_id)
+      .where('id', '=', earlier.tokens.session_id)
       .executeTakeFirstOrThrow();
   t.match(await session(), { aal: 1, auth_aal: 1 }, 'still aal1');
 
-  const ok = await reauthenticate(ctx, user.auth, { method: 'totp', code: nextTotp(user.secret, clock) });
+  const ok = await reauthenticate(ctx, earlier.auth, { method: 'totp', code: nextTotp(user.secret, clock) });
   t.equal(ok.statusCode, 200, ok.body);
   t.match(ok.json(), { aal: 2, authenticated_at: clock.now().toISOString() });
   const row = await session();
@@ -127,8 +130,8 @@ t.test('with a factor, an aal1 session from before it was turned on is refused h
   t.equal(row.auth_at.getTime(), clock.now().getTime());
 
   // The access token in hand still says what it said; the next refresh's says aal 2.
-  t.equal(decode(user.tokens.access_token).claims.aal, 1);
-  const next = await refresh(ctx, user.tokens.refresh_token);
+  t.equal(decode(earlier.tokens.access_token).claims.aal, 1);
+  const next = await refresh(ctx, earlier.tokens.refresh_token);
   t.equal(next.res.statusCode, 200);
   const claims = decode(next.body.access_token).claims as { aal: number; amr: string[] };
   t.equal(claims.aal, 2);
@@ -177,34 +180,39 @@ t.test('an aal2 login counts for five minutes; after that a code makes the sessi
 });
 
 t.test('a backup code reauthenticates too, and is spent by it', async (t) => {
-  const user = await userWithTotp(ctx, clock);
-  const ok = await reauthenticate(ctx, user.auth, { method: 'backup_code', code: user.backupCodes[0] });
+  const user = await userWithTotpAndEarlierSession(ctx, clock);
+  // An aal1 session (from before the app was turned on) is lifted by a backup code.
+  const { earlier } = user;
+  const ok = await reauthenticate(ctx, earlier.auth, { method: 'backup_code', code: user.backupCodes[0] });
   t.equal(ok.statusCode, 200, ok.body);
   t.equal(ok.json().aal, 2);
-  const again = await reauthenticate(ctx, user.auth, { method: 'backup_code', code: user.backupCodes[0] });
+  const again = await reauthenticate(ctx, earlier.auth, { method: 'backup_code', code: user.backupCodes[0] });
   assertProblem(t, again, 401, 'MFA_CODE_INVALID', 'the same code twice');
-  const mfa = await ctx.app.inject({ method: 'GET', url: '/v1/me/mfa', headers: user.auth });
+  const mfa = await ctx.app.inject({ method: 'GET', url: '/v1/me/mfa', headers: earlier.auth });
   t.equal(mfa.json().backup_codes_remaining, 9);
 });
 
 t.test('wrong codes at reauthentication count in the account budget shared with login, and are audited', async (t) => {
-  const user = await userWithTotp(ctx, clock);
+  const user = await userWithTotpAndEarlierSession(ctx, clock);
+  // An aal1 session (from before the app was turned on), so that "still not fresh" means the wrong
+  // codes lifted nothing (the session that confirmed the app is aal2 from the start).
+  const { earlier } = user;
   for (let i = 0; i < 3; i++) {
     assertProblem(
       t,
-      await reauthenticate(ctx, user.auth, { method: 'totp', code: `00000${i}` }),
+      await reauthenticate(ctx, earlier.auth, { method: 'totp', code: `00000${i}` }),
       401,
       'MFA_CODE_INVALID',
       `wrong ${i + 1}`,
     );
   }
   const right = totpCode(user.secret, clock.nowSeconds() + 30);
-  const throttled = await reauthenticate(ctx, user.auth, { method: 'totp', code: right });
+  const throttled = await reauthenticate(ctx, earlier.auth, { method: 'totp', code: right });
   const body = assertProblem(t, throttled, 429, 'MFA_THROTTLED', 'the budget is spent: even the right code waits');
   t.ok(Number(body.retry_after) > 0);
   const { mfa_token } = await firstStep(ctx, user);
   assertProblem(t, await secondStep(ctx, mfa_token, 'totp', right), 429, 'MFA_THROTTLED', 'and so does a login');
-  await allRefused(t, user.auth, user, WITH_FACTOR, 'still not fresh');
+  await allRefused(t, earlier.auth, user, WITH_FACTOR, 'still not fresh');
   const rows = await auditOf(ctx, user.id, (r) => r.filter((e) => e.action === 'mfa.verification_failed').length >= 3);
   const failed = rows.filter((r) => r.action === 'mfa.verification_failed');
   t.equal(failed.length, 3);

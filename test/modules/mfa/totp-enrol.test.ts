@@ -15,6 +15,7 @@ import {
   statusCounts,
   userIdOf,
   userWithTotp,
+  userWithTotpAndEarlierSession,
   type Bearer,
 } from './totp-support.js';
 
@@ -213,7 +214,16 @@ t.test('confirming without a set-up, or after its 15 minutes: 409 FACTOR_NOT_PEN
     t.equal((await factorRows(userId))[0]!.confirmed_at, null, 'not enabled');
     t.equal((await backupRows(userId)).length, 0, 'no backup codes');
     t.equal((await login(ctx, late.email, late.password)).body.status, 'authenticated', 'login still needs no second factor');
-    // Starting again works.
+    // Starting again works, once the password is confirmed again (setting up is step-up, and the
+    // login is over fifteen minutes old by now).
+    assertProblem(t, await enrolTotp(ctx, late.auth), 403, 'REAUTHENTICATION_REQUIRED', 'a stale session starts no set-up');
+    const reauth = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/me/reauthenticate',
+      headers: late.auth,
+      payload: { password: late.password },
+    });
+    t.equal(reauth.statusCode, 200, reauth.body);
     const again = (await enrolTotp(ctx, late.auth)).json();
     t.equal((await confirmTotp(ctx, late.auth, { code: totpCode(again.secret, clock.nowSeconds()) })).statusCode, 200, 'a new set-up');
   } finally {
@@ -304,9 +314,10 @@ t.test('confirm with revoke_other_sessions signs out the other sessions, not thi
 });
 
 t.test('DELETE /v1/me/mfa/totp needs a fresh aal2; it removes the app and its backup codes', async (t) => {
-  const user = await userWithTotp(ctx, clock);
-  // The session that enrolled is aal1: removing the factor needs a second factor first.
-  const stale = await ctx.app.inject({ method: 'DELETE', url: '/v1/me/mfa/totp', headers: user.auth });
+  const user = await userWithTotpAndEarlierSession(ctx, clock);
+  // A password session from before the app was turned on is aal1: removing the factor needs a
+  // second factor first.
+  const stale = await ctx.app.inject({ method: 'DELETE', url: '/v1/me/mfa/totp', headers: user.earlier.auth });
   const problem = assertProblem(t, stale, 403, 'REAUTHENTICATION_REQUIRED', 'an aal1 session');
   t.equal(problem.required_aal, 2);
   t.equal((await factorRows(user.id)).length, 1, 'still there');

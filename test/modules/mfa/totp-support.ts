@@ -52,9 +52,27 @@ export function confirmTotp(ctx: TestApp, auth: Bearer, payload: Record<string, 
 /**
  * A verified, logged-in user with a confirmed authenticator app, set up through the API at the
  * clock's current time (that step is spent by the confirm). Returns the secret and backup codes.
+ * Confirming the app made the session (`auth`) fresh at aal 2.
  */
 export async function userWithTotp(ctx: TestApp, clock: Clock) {
+  return turnOnTotp(ctx, clock, await loggedInUser(ctx));
+}
+
+/**
+ * userWithTotp, plus `earlier`: a second password session opened before the app was set up. It
+ * stays aal1 (only the confirming session is lifted): an aal1 session of an account with a factor,
+ * which after the factor is on no login can open any more.
+ */
+export async function userWithTotpAndEarlierSession(ctx: TestApp, clock: Clock) {
   const user = await loggedInUser(ctx);
+  const { res, body } = await login(ctx, user.email, user.password);
+  if (res.statusCode !== 200 || body.status !== 'authenticated') throw new Error(`expected a session: ${res.body}`);
+  const tokens = body as { access_token: string; refresh_token: string; session_id: string };
+  const earlier = { tokens, auth: { authorization: `Bearer ${tokens.access_token}` } };
+  return { ...(await turnOnTotp(ctx, clock, user)), earlier };
+}
+
+async function turnOnTotp(ctx: TestApp, clock: Clock, user: Awaited<ReturnType<typeof loggedInUser>>) {
   const enrol = await enrolTotp(ctx, user.auth);
   if (enrol.statusCode !== 200) throw new Error(`enrol failed: ${enrol.body}`);
   const secret = enrol.json<{ secret: string }>().secret;

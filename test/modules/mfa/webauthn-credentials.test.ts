@@ -14,6 +14,7 @@ import {
   register,
   securityKey,
   userWithKey,
+  userWithKeyAndEarlierSession,
   webauthnApp,
   type Bearer,
 } from './webauthn-support.js';
@@ -116,14 +117,17 @@ t.test("another account's credential, a TOTP factor or an unknown id: 404, untou
 
 t.test('remove: step-up required; one key of two goes, the backup codes stay, the owner is told', async (t) => {
   const ctx = await webauthnApp(t);
-  const user = await userWithKey(ctx);
+  const user = await userWithKeyAndEarlierSession(ctx);
+  // The session that registered the first key is fresh at aal2 from it: it may add a second.
   const second = await register(ctx, user.auth, securityKey(), { name: 'Spare' });
   const spareId = second.json().factor_id as string;
 
-  assertProblem(t, await remove(ctx, user.auth, spareId), 403, 'REAUTHENTICATION_REQUIRED', 'an aal1 session');
-  t.equal((await list(ctx, user.auth)).json().credentials.length, 2, 'nothing removed without step-up');
+  // A password session from before the first key is aal1: it removes nothing until it steps up.
+  const { earlier } = user;
+  assertProblem(t, await remove(ctx, earlier.auth, spareId), 403, 'REAUTHENTICATION_REQUIRED', 'an aal1 session');
+  t.equal((await list(ctx, earlier.auth)).json().credentials.length, 2, 'nothing removed without step-up');
 
-  const auth = await freshAal2(ctx, user);
+  const auth = await freshAal2(ctx, { ...user, auth: earlier.auth });
   const res = await remove(ctx, auth, spareId);
   t.equal(res.statusCode, 204, res.body);
   t.same(

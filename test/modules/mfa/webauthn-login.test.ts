@@ -17,6 +17,7 @@ import {
   securityKey,
   syncedPasskeyProvider,
   userWithKey,
+  userWithKeyAndEarlierSession,
   webauthnApp,
   RP_ID,
 } from './webauthn-support.js';
@@ -208,28 +209,35 @@ t.test('user verification is not required of a second factor; a platform authent
 
 t.test('step-up with a key: reauthenticate, then remove a credential', async (t) => {
   const ctx = await webauthnApp(t);
-  const user = await userWithKey(ctx);
-  // The session from before the key is aal1: removing needs a fresh aal2.
-  const del = () => ctx.app.inject({ method: 'DELETE', url: `/v1/me/webauthn/credentials/${user.factorId}`, headers: user.auth });
+  const user = await userWithKeyAndEarlierSession(ctx);
+  // A password session from before the key is aal1 (the one that registered it is aal2 since):
+  // removing needs a fresh aal2.
+  const { earlier } = user;
+  const del = () => ctx.app.inject({ method: 'DELETE', url: `/v1/me/webauthn/credentials/${user.factorId}`, headers: earlier.auth });
   const refused = await del();
   const problem = assertProblem(t, refused, 403, 'REAUTHENTICATION_REQUIRED');
   t.match(problem, { required_aal: 2, methods: ['webauthn', 'backup_code'] });
 
-  const challenge = await post(ctx, '/v1/me/reauthenticate/challenge', { method: 'webauthn' }, user.auth);
+  const challenge = await post(ctx, '/v1/me/reauthenticate/challenge', { method: 'webauthn' }, earlier.auth);
   t.equal(challenge.statusCode, 200, challenge.body);
   const options = challenge.json().options;
   const bad = await post(
     ctx,
     '/v1/me/reauthenticate',
     { method: 'webauthn', response: user.authenticator.assert(options, { tamper: 'signature' }) },
-    user.auth,
+    earlier.auth,
   );
   assertProblem(t, bad, 401, 'MFA_CODE_INVALID', 'a forged step-up');
-  const stale = await post(ctx, '/v1/me/reauthenticate', { method: 'webauthn', response: user.authenticator.assert(options) }, user.auth);
+  const stale = await post(
+    ctx,
+    '/v1/me/reauthenticate',
+    { method: 'webauthn', response: user.authenticator.assert(options) },
+    earlier.auth,
+  );
   assertProblem(t, stale, 401, 'MFA_CODE_INVALID', 'the spent step-up challenge');
 
-  const fresh = (await post(ctx, '/v1/me/reauthenticate/challenge', { method: 'webauthn' }, user.auth)).json().options;
-  const ok = await post(ctx, '/v1/me/reauthenticate', { method: 'webauthn', response: user.authenticator.assert(fresh) }, user.auth);
+  const fresh = (await post(ctx, '/v1/me/reauthenticate/challenge', { method: 'webauthn' }, earlier.auth)).json().options;
+  const ok = await post(ctx, '/v1/me/reauthenticate', { method: 'webauthn', response: user.authenticator.assert(fresh) }, earlier.auth);
   t.equal(ok.statusCode, 200, ok.body);
   t.equal(ok.json().aal, 2);
 

@@ -55,9 +55,34 @@ export async function register(
   return post(ctx, '/v1/me/webauthn/registration', { response, ...(opts.name ? { name: opts.name } : {}) }, auth);
 }
 
-/** A verified, logged-in user (aal1 session) with one registered credential. */
+/**
+ * A verified, logged-in user with one registered credential. Registering it made the session
+ * (`auth`) fresh at aal 2.
+ */
 export async function userWithKey(ctx: TestApp, authenticator: SoftAuthenticator = securityKey(), opts: { passkey?: boolean } = {}) {
+  return addKey(ctx, await loggedInUser(ctx), authenticator, opts);
+}
+
+/**
+ * userWithKey, plus `earlier`: a second password session opened before the key was registered. It
+ * stays aal1 (only the registering session is lifted): an aal1 session of an account with a
+ * factor, which after the factor is on no login can open any more.
+ */
+export async function userWithKeyAndEarlierSession(ctx: TestApp, authenticator: SoftAuthenticator = securityKey()) {
   const user = await loggedInUser(ctx);
+  const { res, body } = await login(ctx, user.email, user.password);
+  if (res.statusCode !== 200 || body.status !== 'authenticated') throw new Error(`expected a session: ${res.body}`);
+  const tokens = body as { access_token: string; refresh_token: string; session_id: string };
+  const earlier = { tokens, auth: { authorization: `Bearer ${tokens.access_token}` } };
+  return { ...(await addKey(ctx, user, authenticator, {})), earlier };
+}
+
+async function addKey(
+  ctx: TestApp,
+  user: Awaited<ReturnType<typeof loggedInUser>>,
+  authenticator: SoftAuthenticator,
+  opts: { passkey?: boolean },
+) {
   const res = await register(ctx, user.auth, authenticator, opts);
   if (res.statusCode !== 200) throw new Error(`registration failed: ${res.body}`);
   const body = res.json<{ factor_id: string; backup_codes: string[] | null }>();
