@@ -1,8 +1,11 @@
 -- When the session last proved who is behind it, and how strongly: step-up ("recent
 -- authentication") reads these. A login sets them; POST /v1/me/reauthenticate renews them.
+-- Sessions that exist when this runs never authenticated recently: '-infinity', not the time of
+-- the deployment (which would make every old session pass step-up for five minutes).
 alter table sessions
-  add column auth_at timestamptz not null default now(),
+  add column auth_at timestamptz not null default '-infinity',
   add column auth_aal smallint not null default 1;
+alter table sessions alter column auth_at set default now();
 
 -- Second factors, one row each. A row is pending until confirmed_at is set (an enrolment the
 -- user has not proved yet); only confirmed rows count at login.
