@@ -10,6 +10,7 @@ import type { Db } from '../src/infra/db/connect.js';
 import { createKeyring } from '../src/infra/keyring.js';
 import { createRedisKv } from '../src/infra/kv/redis.js';
 import { createLoginAttempts } from '../src/modules/mfa/login-attempts.js';
+import { createCredentialMarks, passwordFingerprint } from '../src/modules/mfa/credential-marks.js';
 
 export type ParkedLogin = { mfaToken: string; secret: string };
 
@@ -65,6 +66,11 @@ export async function parkedTotpLogins(opts: {
   const kv = await createRedisKv(opts.redisUrl);
   try {
     const attempts = createLoginAttempts(kv);
+    // What the first step records: the fingerprint of the hash the password was checked against,
+    // in the login and (once per account) as the account's credential mark.
+    const fingerprint = passwordFingerprint(opts.passwordHash);
+    const marks = createCredentialMarks(kv);
+    for (let i = 0; i < users.length; i += 500) await Promise.all(users.slice(i, i + 500).map((u) => marks.note(u.id, fingerprint)));
     const parked: ParkedLogin[] = [];
     for (let i = 0; i < users.length; i += 500) {
       const chunk = users.slice(i, i + 500);
@@ -78,8 +84,7 @@ export async function parkedTotpLogins(opts: {
               amr: ['pwd'],
               purpose: 'mfa',
               methods: ['totp', 'backup_code'],
-              // The credential mark of an account whose password never changed.
-              credential: 'initial',
+              credential: fingerprint,
               // What the TOTP factor's carry() puts in a parked login at the first step.
               carried: { totp: { id: u.factorId, secret_enc: u.secretEnc, last_used_step: null } },
             },

@@ -28,6 +28,14 @@ create table mfa_factors (
   device_type text,
   backed_up boolean,
   aaguid text,
+  -- A pending TOTP or SMS set-up belongs to the session that started it (the one that passed
+  -- step-up): only that session can confirm it, so another session of the user (a stolen, older
+  -- one) can neither guess the code nor take the backup codes and the fresh aal2 that come with
+  -- it. No foreign key: a set-up lives minutes, and a revoked session cannot call confirm anyway.
+  enrol_session_id uuid,
+  -- Wrong confirm codes of a pending TOTP set-up; each try is taken (one conditional UPDATE)
+  -- before the code is compared, so parallel guesses share the limit.
+  enrol_failures smallint not null default 0,
   confirmed_at timestamptz,
   created_at timestamptz not null default now(),
   last_used_at timestamptz

@@ -113,6 +113,8 @@ const envSchema = z.object({
   // Wrong second factors per account (across mfa_tokens and reauthentications) before a pause.
   MFA_ACCOUNT_FREE_FAILURES: int(20, 1, 1_000_000),
   MFA_FAILURE_WINDOW_SECONDS: int(900, 60, 86400),
+  // Wrong second factors in a row (no right one between, whatever the windows) that lock the second step until a password reset.
+  MFA_ACCOUNT_LOCK_FAILURES: int(100, 1, 10_000),
   // SMS through a Twilio-compatible API (SMS_URL is the API base, e.g. https://api.twilio.com).
   SMS_URL: url(['http:', 'https:']).optional(),
   SMS_ACCOUNT_SID: z.string().min(1).optional(),
@@ -207,7 +209,11 @@ export const configSchema = envSchema.transform((e, ctx) => {
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
     mfa: {
       issuer: e.MFA_ISSUER,
-      failureBudget: { maxFailures: e.MFA_ACCOUNT_FREE_FAILURES, windowSeconds: e.MFA_FAILURE_WINDOW_SECONDS },
+      failureBudget: {
+        maxFailures: e.MFA_ACCOUNT_FREE_FAILURES,
+        windowSeconds: e.MFA_FAILURE_WINDOW_SECONDS,
+        lockAfter: e.MFA_ACCOUNT_LOCK_FAILURES,
+      },
     },
     sms: {
       url: e.SMS_URL,

@@ -36,3 +36,12 @@ t.test('TRUST_PROXY takes false, true, a hop count or a list of proxies', async 
   t.equal(loadConfig({ TRUST_PROXY: '1' }).trustProxy, 1);
   t.same(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.5' }).trustProxy, ['10.0.0.0/8', '192.168.1.5']);
 });
+
+t.test('the second-factor budget: 20 per 15 minutes, and a lock after 100 in a row (NIST SP 800-63B 5.2.2)', async (t) => {
+  t.same(loadConfig({}).mfa.failureBudget, { maxFailures: 20, windowSeconds: 900, lockAfter: 100 });
+  t.equal(loadConfig({ MFA_ACCOUNT_LOCK_FAILURES: '6' }).mfa.failureBudget.lockAfter, 6);
+  for (const bad of ['0', '-1', 'abc', '1.5', '10001']) {
+    const err = t.throws(() => loadConfig({ MFA_ACCOUNT_LOCK_FAILURES: bad }), `${bad} is refused`) as Error;
+    t.match(err.message, 'MFA_ACCOUNT_LOCK_FAILURES');
+  }
+});

@@ -118,6 +118,10 @@ export interface MfaFactorsTable {
   device_type: string | null;
   backed_up: boolean | null;
   aaguid: string | null;
+  /** A pending TOTP or SMS set-up: the session that started it, the only one that may confirm it. */
+  enrol_session_id: string | null;
+  /** A pending TOTP set-up: wrong confirm codes so far. */
+  enrol_failures: ColumnType<number, number | undefined, number>;
   confirmed_at: NullableTimestamp;
   created_at: Timestamp;
   last_used_at: NullableTimestamp;

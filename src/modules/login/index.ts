@@ -21,7 +21,6 @@ export function createLoginModule(deps: {
   const service = createLoginService(deps);
   const passkey = createPasskeyLogin({
     passkeys: deps.passkeys,
-    mfa: deps.mfa,
     audit: deps.audit,
     open: service.openSession,
     outcome: (o) => deps.onOutcome?.(o),

@@ -1,7 +1,7 @@
 import type { RequestContext } from '../../shared/context.js';
 import { defineErrors } from '../../shared/errors.js';
 import type { AuditService } from '../audit/index.js';
-import type { MfaService, Passkeys } from '../mfa/index.js';
+import type { Passkeys } from '../mfa/index.js';
 import type { TokenPair } from '../sessions/index.js';
 
 export const passkeyError = defineErrors({
@@ -15,22 +15,23 @@ type OpenSession = (userId: string, orgId: string | null, amr: string[], aal: nu
 /**
  * Passwordless login: a passkey alone opens an aal2 session. The WebAuthn ceremony is the mfa
  * module's (its webauthn factor owns the credentials); this is the login around it: one
- * refusal for every failure, audited with its reason, counted against the account's
- * second-factor budget once the credential and its user handle have named the account, and the
- * session opened the way every login opens one (`open`, which audits `session.login` with the amr).
+ * refusal for every failure, audited with its reason (against the account once the credential
+ * and its user handle have named it), and the session opened the way every login opens one
+ * (`open`, which audits `session.login` with the amr).
  *
- * The budget is counted, not enforced here: it exists so that guessable codes cannot be
- * guessed, and a signature from a user-verifying authenticator cannot be; refusing a right one
- * would only let whoever spent the budget lock the owner out.
+ * Failures are not counted against the account's second-factor budget, nor is it enforced here.
+ * The budget exists so that guessable codes cannot be guessed, and a signature from a
+ * user-verifying authenticator cannot be. Counting would hand anyone who knows a credential id
+ * and its user handle (no password needed) a way to keep the owner's codes paused or locked;
+ * enforcing would let whoever spent the budget lock the owner out of a passkey that cannot be guessed.
  */
 export function createPasskeyLogin(deps: {
   passkeys: Passkeys;
-  mfa: MfaService;
   audit: AuditService;
   open: OpenSession;
   outcome: (outcome: 'invalid_credentials') => void;
 }) {
-  const { passkeys, mfa, audit } = deps;
+  const { passkeys, audit } = deps;
 
   return {
     /** Request options for any passkey of this site, bound to a new challenge_id (5 minutes, one answer). */
@@ -39,7 +40,6 @@ export function createPasskeyLogin(deps: {
     async login(input: { challengeId: string; response: unknown; mode: 'token' | 'cookie' }, context: RequestContext) {
       const result = await passkeys.verify(input.challengeId, input.response, context);
       if (!result.ok) {
-        if (result.userId) await mfa.countFailure(result.userId);
         audit.recordDetached({
           action: 'mfa.verification_failed',
           actorId: result.userId,

@@ -20,7 +20,7 @@ import {
 
 const MFA_TOKEN_TTL_SECONDS = 300;
 // What the second step may answer: the token, the proof, the account's budget, a deletion race.
-const SECOND_STEP = ['MFA_TOKEN_INVALID', 'MFA_CODE_INVALID', 'MFA_METHOD_UNAVAILABLE', 'MFA_THROTTLED', 'USER_NOT_FOUND'];
+const SECOND_STEP = ['MFA_TOKEN_INVALID', 'MFA_CODE_INVALID', 'MFA_METHOD_UNAVAILABLE', 'MFA_THROTTLED', 'MFA_LOCKED', 'USER_NOT_FOUND'];
 
 export const loginRoutes =
   (login: LoginService): Routes =>
@@ -92,6 +92,7 @@ export const loginRoutes =
               'MFA_TOKEN_INVALID',
               'MFA_METHOD_UNAVAILABLE',
               'MFA_THROTTLED',
+              'MFA_LOCKED',
               'SMS_RATE_LIMITED',
               'SMS_DELIVERY_FAILED',
               'SMS_NOT_CONFIGURED',
@@ -111,7 +112,10 @@ export const loginRoutes =
         schema: {
           tags,
           body: mfaTokenBody,
-          response: { 200: webauthnOptionsResponse, ...errorResponses('MFA_TOKEN_INVALID', 'MFA_METHOD_UNAVAILABLE', 'MFA_THROTTLED') },
+          response: {
+            200: webauthnOptionsResponse,
+            ...errorResponses('MFA_TOKEN_INVALID', 'MFA_METHOD_UNAVAILABLE', 'MFA_THROTTLED', 'MFA_LOCKED'),
+          },
         },
       },
       async (req, reply) => {

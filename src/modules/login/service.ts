@@ -85,15 +85,18 @@ export function createLoginService(deps: {
       // Null only without a confirmed factor; an empty list still takes the second step (fail closed).
       const methods = await mfa.loginMethods(user.id);
       if (methods !== null) {
-        const mfaToken = await mfa.openLogin({
-          userId: user.id,
-          orgId: null,
-          mode: input.mode ?? 'token',
-          amr: ['pwd'],
-          purpose: 'mfa',
-          methods,
-          deviceToken: check.deviceToken,
-        });
+        const mfaToken = await mfa.openLogin(
+          {
+            userId: user.id,
+            orgId: null,
+            mode: input.mode ?? 'token',
+            amr: ['pwd'],
+            purpose: 'mfa',
+            methods,
+          },
+          // The hash this password was just checked against: a change committed since ends the login.
+          user.password_hash,
+        );
         audit.recordDetached({ action: 'session.mfa_required', actorId: user.id, data: { methods }, context });
         outcome('mfa_required');
         return { status: 'mfa_required', mfaToken, methods, deviceToken: check.deviceToken };

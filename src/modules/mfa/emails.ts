@@ -1,4 +1,5 @@
-import type { Mail } from '../../infra/mailer.js';
+import type { Logger } from '../../infra/logger.js';
+import type { Mail, Mailer } from '../../infra/mailer.js';
 
 /** Security notices: a factor turned on or off is something the owner must hear about, from us. */
 export const mfaEmails = {
@@ -17,6 +18,11 @@ export const mfaEmails = {
     subject: 'New backup codes were made for your account',
     text: `Hello,\n\nA new set of backup codes was just made for your account; the old codes no longer work.\nIf this was not you, sign in and review your security settings at once.`,
   }),
+  secondFactorLocked: (to: string, failures: number): Mail => ({
+    to,
+    subject: 'Signing in to your account is locked',
+    text: `Hello,\n\n${failures} wrong second-factor codes in a row were entered for your account, so second factors are no longer checked for it: signing in with your password and a second factor, and confirming it is you, are refused.\nTo unlock it, reset your password ("Forgot password" on the sign-in page); that also signs out every session.\nIf this was not you, someone knows your password or is signed in as you: the reset shuts them out.`,
+  }),
 };
 
 /** How a factor is named in those mails (never the secret, never the full phone number). */
@@ -26,3 +32,20 @@ export function describeFactor(kind: string, name: string): string {
   if (kind === 'webauthn') return `The security key or passkey "${name}"`;
   return name;
 }
+
+/**
+ * Sends a notice after the response (so a slow mail server slows nobody down), never failing
+ * what triggered it: a notice that could not be sent is logged.
+ */
+export function createNotices(deps: { mailer: Mailer; logger: Logger; userEmail: (userId: string) => Promise<string> }) {
+  return {
+    send(userId: string, build: (to: string) => Mail): void {
+      void deps
+        .userEmail(userId)
+        .then((to) => deps.mailer.send(build(to)))
+        .catch((err: unknown) => deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'security notice not sent'));
+    },
+  };
+}
+
+export type Notices = ReturnType<typeof createNotices>;

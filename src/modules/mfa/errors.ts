@@ -10,6 +10,8 @@ export const mfaError = defineErrors({
   MFA_METHOD_UNAVAILABLE: [400, 'Method not available'],
   // Too many wrong second factors for this account across attempts.
   MFA_THROTTLED: [429, 'Too many failed second-factor attempts'],
+  // Too many wrong second factors in a row (MFA_ACCOUNT_LOCK_FAILURES): locked until a password reset.
+  MFA_LOCKED: [429, 'Second factor locked'],
   FACTOR_NOT_FOUND: [404, 'Factor not found'],
   FACTOR_ALREADY_ENROLLED: [409, 'Factor already enrolled'],
   // Confirm without an enrolment in progress (or after it expired).

@@ -9,6 +9,7 @@ import type { Routes } from '../../http/types.js';
 import type { AccountService } from '../accounts/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { SessionService } from '../sessions/index.js';
+import { createNotices } from './emails.js';
 import { createFailureBudget, type FailureBudgetPolicy } from './failure-budget.js';
 import { createBackupCodes } from './factors/backup-codes.js';
 import type { FactorDeps } from './factors/deps.js';
@@ -17,7 +18,8 @@ import { createTotpFactor } from './factors/totp.js';
 import { createWebauthnFactor } from './factors/webauthn.js';
 import { createFactorLifecycle } from './lifecycle.js';
 import { createLoginAttempts } from './login-attempts.js';
-import { createCredentialGenerations } from './credential-generations.js';
+import { createCredentialMarks, passwordFingerprint } from './credential-marks.js';
+import { AppError } from '../../shared/errors.js';
 import { mfaAccountRoutes } from './routes/account.js';
 import { smsRoutes } from './routes/sms.js';
 import { totpRoutes } from './routes/totp.js';
@@ -75,7 +77,8 @@ export function createMfaModule(deps: Deps) {
   const sms = createSmsFactor({ ...factorDeps, sms: deps.sms });
   const webauthn = createWebauthnFactor({ ...factorDeps, rp: deps.webauthn });
 
-  const credentials = createCredentialGenerations(deps.kv);
+  const credentials = createCredentialMarks(deps.kv);
+  const budget = createFailureBudget(deps.kv, deps.failureBudget);
   const service = createMfaService({
     store,
     // The order methods are offered in at login.
@@ -83,7 +86,8 @@ export function createMfaModule(deps: Deps) {
     backupCodes,
     attempts: createLoginAttempts(deps.kv),
     credentials,
-    budget: createFailureBudget(deps.kv, deps.failureBudget),
+    budget,
+    notices: createNotices({ mailer: deps.mailer, logger: deps.logger, userEmail }),
     sessions: deps.sessions,
     accounts: deps.accounts,
     audit: deps.audit,
@@ -103,12 +107,26 @@ export function createMfaModule(deps: Deps) {
     /** Accounts calls this after a password change, reset or deletion has committed: logins parked under the old password end. */
     // Never fails the password change that has already committed; a missed mark is logged.
     credentialChanged: (userId: string) =>
-      credentials.bump(userId).catch((err: unknown) => {
-        deps.logger.error(
-          { err: err instanceof Error ? err.message : String(err), userId },
-          'credential mark not updated; parked logins survive',
-        );
-      }),
+      deps.accounts
+        .getProfile(userId)
+        .then(
+          (user) => passwordFingerprint(user.password_hash),
+          (err: unknown) => {
+            if (err instanceof AppError && err.code === 'USER_NOT_FOUND') return null;
+            throw err;
+          },
+        )
+        .then((fingerprint) => credentials.changed(userId, fingerprint))
+        // A new password also ends the streak of wrong second factors, and a lock with it (whatever became of the mark).
+        .finally(() =>
+          budget.reset(userId).catch((err: unknown) => deps.logger.error({ err: String(err), userId }, 'second-factor streak not reset')),
+        )
+        .catch((err: unknown) => {
+          deps.logger.error(
+            { err: err instanceof Error ? err.message : String(err), userId },
+            'credential mark not updated; parked logins survive',
+          );
+        }),
   };
 }
 

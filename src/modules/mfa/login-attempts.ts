@@ -19,8 +19,7 @@ export type PendingLogin = {
   methods: LoginMethod[];
   /** Per method, what its factor carries to the second step (`SecondFactor.carry`). */
   carried?: Partial<Record<LoginMethod, unknown>>;
-  deviceToken?: string;
-  /** The account's credential mark when it was opened (credential-generations.ts): a password change or reset ends it. */
+  /** The fingerprint of the password hash the first step checked (credential-marks.ts): a change or reset ends the login. */
   credential: string;
   createdAt: number;
 };

@@ -3,12 +3,14 @@ import { authError } from '../../shared/common-errors.js';
 import type { AccountService } from '../accounts/index.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import type { SessionService } from '../sessions/index.js';
+import { mfaEmails, type Notices } from './emails.js';
 import { mfaError } from './errors.js';
 import type { Attempt, LoginMethod, Proof, SecondFactor, Verified } from './factor.js';
-import type { FailureBudget } from './failure-budget.js';
+import type { FailureBudget, Refusal } from './failure-budget.js';
 import type { BackupCodes } from './factors/backup-codes.js';
 import type { LoginAttempts, PendingLogin } from './login-attempts.js';
-import type { CredentialGenerations } from './credential-generations.js';
+import { passwordFingerprint, type CredentialMarks } from './credential-marks.js';
+import { AppError } from '../../shared/errors.js';
 import type { FactorRow, MfaStore } from './store.js';
 
 /** Step-up: how long an authentication counts as recent. */
@@ -20,8 +22,10 @@ type Deps = {
   backupCodes: BackupCodes;
   attempts: LoginAttempts;
   /** Which password a parked login was opened under (a password change ends it). */
-  credentials: CredentialGenerations;
+  credentials: CredentialMarks;
   budget: FailureBudget;
+  /** Emails the owner (the second step locking). */
+  notices: Notices;
   sessions: SessionService;
   accounts: AccountService;
   audit: AuditService;
@@ -66,29 +70,43 @@ export function createMfaService(deps: Deps) {
     return factor;
   }
 
-  const throttled = (wait: number) =>
-    mfaError('MFA_THROTTLED', `Too many wrong second factors; try again in ${wait} seconds.`, { retry_after: wait });
-
-  /** Before a challenge (an SMS sent, options issued): refused while the budget is spent; takes nothing. */
-  async function checkBudget(userId: string) {
-    const wait = await budget.blocked(userId);
-    if (wait !== null) throw throttled(wait);
+  /** The second step just locked (this request's failure, or its first refusal, found it so): audited, and the owner told once. */
+  function lockEngaged(userId: string, context: AuditContext) {
+    audit.recordDetached({ action: 'mfa.locked', actorId: userId, data: { failures: budget.lockAfter }, context });
+    deps.notices.send(userId, (to) => mfaEmails.secondFactorLocked(to, budget.lockAfter));
   }
 
-  /** Before a proof is checked: one try taken from the account's budget (given back if the proof is right). */
-  async function takeFromBudget(userId: string) {
-    const wait = await budget.take(userId);
-    if (wait !== null) throw throttled(wait);
+  /** The error for a try the budget refused unchecked. */
+  function refused(userId: string, refusal: Refusal, context: AuditContext) {
+    if (!refusal.locked) {
+      const wait = refusal.wait;
+      return mfaError('MFA_THROTTLED', `Too many wrong second factors; try again in ${wait} seconds.`, { retry_after: wait });
+    }
+    if (refusal.engaged) lockEngaged(userId, context);
+    return mfaError(
+      'MFA_LOCKED',
+      'Too many wrong second factors in a row: they are no longer checked for this account. Reset your password (POST /v1/password/forgot) to unlock them.',
+    );
   }
 
-  /** A wrong proof (its try stays taken from the budget): audited, with the method, never the code. */
-  function wrong(attempt: Attempt, method: string, context: AuditContext) {
+  /** Before a challenge (an SMS sent, options issued): refused while the budget is spent or locked; takes nothing. */
+  async function checkBudget(userId: string, context: AuditContext) {
+    const refusal = await budget.blocked(userId);
+    if (refusal) throw refused(userId, refusal, context);
+  }
+
+  /**
+   * A wrong proof (its try stays taken from the budget): audited, with the method, never the
+   * code; the failure that reaches the lock engages it.
+   */
+  async function wrong(attempt: Attempt, method: string, streak: number, context: AuditContext) {
     audit.recordDetached({
       action: 'mfa.verification_failed',
       actorId: attempt.userId,
       data: { method, purpose: attempt.purpose },
       context,
     });
+    if (await budget.wrong(attempt.userId, streak)) lockEngaged(attempt.userId, context);
   }
 
   function audited(attempt: Attempt, method: string, verified: Verified, context: AuditContext) {
@@ -107,11 +125,20 @@ export function createMfaService(deps: Deps) {
    * account is gone. A parked login carries the one it was opened with: a password change or reset
    * in the meantime ends it, as it ends the account's sessions.
    */
+  async function currentFingerprint(userId: string): Promise<string | null> {
+    try {
+      return passwordFingerprint((await accounts.getProfile(userId)).password_hash);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'USER_NOT_FOUND') return null;
+      throw err;
+    }
+  }
 
   async function pendingLogin(mfaToken: string) {
     const found = await attempts.find(mfaToken, clock.now());
     if (!found) throw mfaError('MFA_TOKEN_INVALID', 'The MFA token is invalid, expired or used up; sign in again.');
-    if (found.pending.credential !== (await deps.credentials.current(found.pending.userId))) {
+    const { userId, credential } = found.pending;
+    if (!(await deps.credentials.holds(userId, credential, () => currentFingerprint(userId)))) {
       await attempts.exhausted(found.id);
       throw mfaError('MFA_TOKEN_INVALID', 'The password changed (or the account was deleted) since this sign-in began; sign in again.');
     }
@@ -130,18 +157,18 @@ export function createMfaService(deps: Deps) {
       return confirmed.length === 0 ? null : methodsOf(userId, confirmed);
     },
 
-    /** A passkey login that failed once it had named its account: the try is kept from the account's budget. */
-    async countFailure(userId: string): Promise<void> {
-      await budget.take(userId);
-    },
-
-    /** Parks a password login that needs a second factor; returns the mfa_token. */
-    async openLogin(pending: Omit<PendingLogin, 'createdAt' | 'credential' | 'carried'>): Promise<string> {
+    /**
+     * Parks a password login that needs a second factor; returns the mfa_token. `passwordHash` is
+     * the hash the first step checked the password against (not one read now, which a change
+     * committed in between could already have replaced).
+     */
+    async openLogin(pending: Omit<PendingLogin, 'createdAt' | 'credential' | 'carried'>, passwordHash: string): Promise<string> {
+      const credential = passwordFingerprint(passwordHash);
       // USER_NOT_FOUND when the account was deleted while this login was on its way.
-      const [, confirmed, credential] = await Promise.all([
+      const [, confirmed] = await Promise.all([
         accounts.getProfile(pending.userId),
         store.listConfirmed(pending.userId),
-        deps.credentials.current(pending.userId),
+        deps.credentials.note(pending.userId, credential),
       ]);
       const carried: PendingLogin['carried'] = {};
       for (const factor of deps.factors)
@@ -155,7 +182,7 @@ export function createMfaService(deps: Deps) {
       if (pending.purpose !== 'mfa') throw mfaError('MFA_METHOD_UNAVAILABLE', 'This token can only enrol a factor.');
       const factor = await factorFor(attempt.userId, method);
       if (!factor.challenge) throw mfaError('MFA_METHOD_UNAVAILABLE', `The method "${method}" needs no challenge.`);
-      await checkBudget(attempt.userId);
+      await checkBudget(attempt.userId, context);
       return factor.challenge(attempt, context);
     },
 
@@ -175,19 +202,20 @@ export function createMfaService(deps: Deps) {
       }
       // One try from the account's budget and one from the token's, taken together (the KV
       // client pipelines them into one round trip); each is given back if the other refuses.
-      const [wait, left] = await Promise.all([budget.take(attempt.userId), attempts.reserve(id)]);
-      if (wait !== null) {
+      const [taken, left] = await Promise.all([budget.take(attempt.userId), attempts.reserve(id)]);
+      if (!taken.ok) {
         // Nothing was checked: the token keeps its try.
         if (left !== null) await attempts.release(id);
-        throw throttled(wait);
+        throw refused(attempt.userId, taken, context);
       }
       if (left === null) {
-        await budget.giveBack(attempt.userId);
+        // Nothing was checked: the account's counts get the try back (the streak is not ended).
+        await budget.release(attempt.userId);
         throw mfaError('MFA_TOKEN_INVALID', 'The MFA token is used up; sign in again.');
       }
       const verified = await factor.verify({ ...attempt, carried: pending.carried?.[method] }, proof, context);
       if (!verified) {
-        wrong(attempt, method, context);
+        await wrong(attempt, method, taken.streak, context);
         if (left === 0) await attempts.exhausted(id);
         throw mfaError(
           'MFA_CODE_INVALID',
@@ -195,7 +223,8 @@ export function createMfaService(deps: Deps) {
           { attempts_remaining: left },
         );
       }
-      const [, completed] = await Promise.all([budget.giveBack(attempt.userId), attempts.complete(id)]);
+      // A right factor: the window gets its try back and the streak of wrong ones ends.
+      const [, completed] = await Promise.all([budget.right(attempt.userId), attempts.complete(id)]);
       if (!completed) throw mfaError('MFA_TOKEN_INVALID', 'This login was already completed.');
       // No event of its own: the session.login that follows records the method, the factor and
       // what the factor reported (one event per login, which matters at a thousand a second).
@@ -227,13 +256,13 @@ export function createMfaService(deps: Deps) {
       const attempt: Attempt = { id: `reauth:${sessionId}`, userId, purpose: 'reauthenticate' };
       const factor = await factorFor(userId, method);
       if (!factor.challenge) throw mfaError('MFA_METHOD_UNAVAILABLE', `The method "${method}" needs no challenge.`);
-      await checkBudget(userId);
+      await checkBudget(userId, context);
       return factor.challenge(attempt, context);
     },
 
     /**
      * Marks the session fresh: with the password (aal 1) or a second factor (aal 2). A wrong
-     * factor counts against the account's budget, like at login.
+     * factor counts against the account's budget (and streak), like at login.
      */
     async reauthenticate(
       userId: string,
@@ -258,13 +287,14 @@ export function createMfaService(deps: Deps) {
       } else {
         const attempt: Attempt = { id: `reauth:${sessionId}`, userId, purpose: 'reauthenticate' };
         const factor = await factorFor(userId, input.method);
-        await takeFromBudget(userId);
+        const taken = await budget.take(userId);
+        if (!taken.ok) throw refused(userId, taken, context);
         const verified = await factor.verify(attempt, input.proof, context);
         if (!verified) {
-          wrong(attempt, input.method, context);
+          await wrong(attempt, input.method, taken.streak, context);
           throw mfaError('MFA_CODE_INVALID', 'The code is not correct.');
         }
-        await budget.giveBack(userId);
+        await budget.right(userId);
         audited(attempt, input.method, verified, context);
         proved = { aal: 2, amr: verified.amr, method: input.method };
       }

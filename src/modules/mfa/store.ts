@@ -50,6 +50,34 @@ export function createMfaStore(db: Db) {
       await ex.deleteFrom('mfa_factors').where('user_id', '=', userId).where('kind', '=', kind).where('confirmed_at', 'is', null).execute();
     },
 
+    /**
+     * Deletes this pending set-up only (not a newer one started since, nor the factor once a
+     * concurrent confirm turned it on); false when it was no longer pending.
+     */
+    async deletePendingById(id: string, ex: Executor = db): Promise<boolean> {
+      const r = await ex.deleteFrom('mfa_factors').where('id', '=', id).where('confirmed_at', 'is', null).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    },
+
+    /**
+     * Takes one of a pending set-up's `max` confirm tries for the session that started it, before
+     * the code is compared: one UPDATE (row lock + check), so parallel guesses share the `max`.
+     * Returns how many tries are taken with this one, or null when there is nothing to try (no such
+     * pending row, another session's, or its tries are all taken).
+     */
+    async takeEnrolTry(id: string, sessionId: string, max: number, ex: Executor = db): Promise<number | null> {
+      const row = await ex
+        .updateTable('mfa_factors')
+        .set((eb) => ({ enrol_failures: eb('enrol_failures', '+', 1) }))
+        .where('id', '=', id)
+        .where('confirmed_at', 'is', null)
+        .where('enrol_session_id', '=', sessionId)
+        .where('enrol_failures', '<', max)
+        .returning('enrol_failures')
+        .executeTakeFirst();
+      return row ? row.enrol_failures : null;
+    },
+
     /** Confirms a pending factor; false when it was not pending (a concurrent confirm won). */
     async confirm(id: string, now: Date, ex: Executor = db): Promise<boolean> {
       const r = await ex

@@ -2,7 +2,7 @@ import t from 'tap';
 import { buildTestApp } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
 import { createMfaService } from '../../../src/modules/mfa/service.js';
-import { createCredentialGenerations } from '../../../src/modules/mfa/credential-generations.js';
+import { createCredentialMarks } from '../../../src/modules/mfa/credential-marks.js';
 import { createMfaStore } from '../../../src/modules/mfa/store.js';
 import { createBackupCodes } from '../../../src/modules/mfa/factors/backup-codes.js';
 import { createLoginAttempts } from '../../../src/modules/mfa/login-attempts.js';
@@ -83,7 +83,9 @@ t.test('an enrolment-purpose mfa_token cannot complete a login (org policy uses 
   const ctx = await buildTestApp(t, { kv: 'memory', clock });
   const user = await userWithTotp(ctx, clock);
   const mfa = ctx.services.mfa;
-  const open = () => mfa.openLogin({ userId: user.id, orgId: null, mode: 'token', amr: ['pwd'], purpose: 'enroll', methods: [] });
+  const { password_hash } = await ctx.db.selectFrom('users').select('password_hash').where('id', '=', user.id).executeTakeFirstOrThrow();
+  const open = () =>
+    mfa.openLogin({ userId: user.id, orgId: null, mode: 'token', amr: ['pwd'], purpose: 'enroll', methods: [] }, password_hash);
 
   const token = await open();
   await t.rejects(mfa.completeLogin(token, 'totp', { code: nextTotp(user.secret, clock) }, context), { code: 'MFA_METHOD_UNAVAILABLE' });
@@ -111,8 +113,9 @@ t.test('fail closed: a confirmed factor whose method cannot be used still stops 
     factors: [unusable],
     backupCodes: createBackupCodes({ store, clock, secrets: [Buffer.alloc(32, 1)] }),
     attempts: createLoginAttempts(ctx.kv),
-    credentials: createCredentialGenerations(ctx.kv),
-    budget: createFailureBudget(ctx.kv, { maxFailures: 20, windowSeconds: 900 }),
+    credentials: createCredentialMarks(ctx.kv),
+    budget: createFailureBudget(ctx.kv, { maxFailures: 20, windowSeconds: 900, lockAfter: 100 }),
+    notices: { send: () => {} },
     sessions: ctx.services.sessions,
     accounts: ctx.services.accounts,
     audit: ctx.services.audit,

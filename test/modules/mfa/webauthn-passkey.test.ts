@@ -17,8 +17,25 @@ import {
   securityKey,
   syncedPasskeyProvider,
   userWithKey,
+  register,
   webauthnApp,
 } from './webauthn-support.js';
+import { totpCode } from '../../../src/modules/mfa/factors/totp.js';
+import { manualClock, userWithTotp } from './totp-support.js';
+
+/** The app's code after the clock moves on `advance` seconds. */
+function nextCode(secret: string, clock: ReturnType<typeof manualClock>, advance: number): string {
+  clock.advance(advance);
+  return totpCode(secret, clock.seconds());
+}
+
+/** `n` codes the app shows neither now nor within two steps either side. */
+function wrongCodes(secret: string, clock: ReturnType<typeof manualClock>, n: number): string[] {
+  const near = new Set([-2, -1, 0, 1, 2].map((step) => totpCode(secret, clock.seconds() + step * 30)));
+  const codes: string[] = [];
+  for (let c = 100000; codes.length < n; c++) if (!near.has(String(c))) codes.push(String(c));
+  return codes;
+}
 
 const signIn = (ctx: TestApp, body: Record<string, unknown>) => post(ctx, '/v1/login/passkey', body);
 
@@ -95,7 +112,8 @@ t.test('every refusal is the same 401 PASSKEY_INVALID, opens no session, and is 
   const mine = key.credentials[0]!;
   const handleOf = (id: string) => Buffer.from(id.replace(/-/g, ''), 'hex').toString('base64url');
 
-  type Case = [label: string, make: (options: never) => unknown, counted: boolean];
+  // named: the failure is audited against the account (the credential and its user handle agree).
+  type Case = [label: string, make: (options: never) => unknown, named: boolean];
   const cases: Case[] = [
     ['no user verification', (o) => key.assert(o, { flags: { uv: false } }), true],
     ['no user presence', (o) => key.assert(o, { flags: { up: false } }), true],
@@ -137,7 +155,7 @@ t.test('every refusal is the same 401 PASSKEY_INVALID, opens no session, and is 
   const passkeyFailures = failures.filter((f) => f.data.method === 'passkey');
   t.same(
     passkeyFailures.map((f) => f.actor_id),
-    cases.map(([, , counted]) => (counted ? user.id : null)),
+    cases.map(([, , named]) => (named ? user.id : null)),
     'the account is named once the credential and its user handle agree',
   );
   t.match(passkeyFailures[0]!.data, { purpose: 'login', reason: 'invalid_response' });
@@ -216,23 +234,50 @@ t.test('a removed passkey no longer signs in', async (t) => {
   assertProblem(t, await signIn(ctx, { challenge_id, response: user.authenticator.assert(options as never) }), 401, 'PASSKEY_INVALID');
 });
 
-t.test('failures that name an account count against its second-factor budget; a right passkey still signs in', async (t) => {
-  const ctx = await webauthnApp(t, { env: { MFA_ACCOUNT_FREE_FAILURES: '3' } });
-  const user = await userWithKey(ctx, platformAuthenticator(), { passkey: true });
-  for (let i = 0; i < 3; i++) {
+t.test("failed passkey logins are audited, not counted: the owner's codes are neither paused nor locked", async (t) => {
+  // Whoever knows a credential id and its user handle can fail passkey logins at will, with no
+  // password: were those failures counted, they could keep the owner's codes paused or locked.
+  const clock = manualClock();
+  const ctx = await webauthnApp(t, { clock, env: { MFA_ACCOUNT_FREE_FAILURES: '3', MFA_ACCOUNT_LOCK_FAILURES: '4' } });
+  const user = await userWithTotp(ctx, clock);
+  const key = platformAuthenticator();
+  t.equal((await register(ctx, user.auth, key, { passkey: true })).statusCode, 200);
+  const bad = 12;
+  for (let i = 0; i < bad; i++) {
     const { challenge_id, options } = await passkeyOptions(ctx);
+    const res = await signIn(ctx, { challenge_id, response: key.assert(options as never, { tamper: 'signature' }) });
+    assertProblem(t, res, 401, 'PASSKEY_INVALID', `bad passkey ${i + 1}`);
+  }
+  const failures = await auditEvents(ctx, 'mfa.verification_failed', bad);
+  t.equal(
+    failures.filter((f) => f.actor_id === user.id && f.data.method === 'passkey' && f.data.reason === 'bad_signature').length,
+    bad,
+    'every failure audited against the account',
+  );
+
+  // The budget is untouched: the whole window is left (two wrong codes are still checked), the
+  // challenge is offered, and the right code signs in.
+  const token = await mfaToken(ctx, user.email, user.password);
+  for (const code of wrongCodes(user.secret, clock, 2)) {
     assertProblem(
       t,
-      await signIn(ctx, { challenge_id, response: user.authenticator.assert(options as never, { tamper: 'signature' }) }),
+      await post(ctx, '/v1/login/mfa', { mfa_token: token, method: 'totp', code }),
       401,
-      'PASSKEY_INVALID',
+      'MFA_CODE_INVALID',
+      'still checked',
     );
   }
-  // The budget is spent: the password login's second step is paused...
-  const token = await mfaToken(ctx, user.email, user.password);
-  const paused = await post(ctx, '/v1/login/mfa/webauthn/options', { mfa_token: token });
-  assertProblem(t, paused, 429, 'MFA_THROTTLED', 'the second step after three failed passkey logins');
-  // ...while the passkey, which cannot be guessed, still works for its owner.
+  t.equal((await post(ctx, '/v1/login/mfa/webauthn/options', { mfa_token: token })).statusCode, 200, 'the challenge is offered');
+  const right = await post(ctx, '/v1/login/mfa', { mfa_token: token, method: 'totp', code: nextCode(user.secret, clock, 30) });
+  t.equal(right.statusCode, 200, `password and TOTP sign in: ${right.body}`);
+  t.same(
+    ctx.mail.sent.filter((m) => m.to === user.email && /locked/i.test(m.subject)),
+    [],
+    'no lock email',
+  );
+  t.equal((await ctx.db.selectFrom('audit_events').select('id').where('action', '=', 'mfa.locked').execute()).length, 0, 'no lock');
+
+  // ...and the passkey, which cannot be guessed, still works for its owner.
   const { challenge_id, options } = await passkeyOptions(ctx);
-  t.equal((await signIn(ctx, { challenge_id, response: user.authenticator.assert(options as never) })).statusCode, 200);
+  t.equal((await signIn(ctx, { challenge_id, response: key.assert(options as never) })).statusCode, 200);
 });

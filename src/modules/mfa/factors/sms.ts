@@ -51,7 +51,9 @@ type CodeRecord = { n: string; f: string; h: string; e: number };
 type CheckResult = { ok: true } | { ok: false; why: 'expired' | 'locked' | 'wrong'; remaining: number };
 
 const aadOf = (factorId: string) => `mfa_factor:${factorId}`;
-const enrolAttempt = (factorId: string) => `enrol:${factorId}`;
+// An enrolment's code is for the session that started it (the one that passed step-up) only:
+// the session is part of the attempt, so of the code's hash and of its failure count.
+const enrolAttempt = (factorId: string, sessionId: string) => `enrol:${factorId}:${sessionId}`;
 const codeKey = (attemptId: string) => `tessera:{mfa}:sms:code:${attemptId}`;
 const failuresKey = (attemptId: string) => `tessera:{mfa}:sms:failures:${attemptId}`;
 const spentKey = (nonce: string) => `tessera:{mfa}:sms:spent:${nonce}`;
@@ -305,19 +307,20 @@ export function createSmsFactor(deps: FactorDeps & { sms: SmsSettings }) {
 
     /**
      * Starts (or continues) adding a phone: validates the number, texts a code and keeps the
-     * number sealed in a pending row. The same number again while pending is "send me a new
-     * code": same enrolment, same failure count. Another number starts a new enrolment. Nothing
-     * is written unless the provider took the text.
+     * number sealed in a pending row that belongs to this session (only it can confirm). The same
+     * number again from the same session while pending is "send me a new code": same enrolment,
+     * same failure count. Another number, or another session, starts a new enrolment. Nothing is
+     * written unless the provider took the text.
      */
-    async enrol(userId: string, phone: string, context: AuditContext) {
+    async enrol(userId: string, sessionId: string, phone: string, context: AuditContext) {
       if (!sender) throw notConfigured();
       const parsed = parseMobileNumber(phone);
       if (!parsed.ok) throw smsError(parsed.reason === 'invalid' ? 'PHONE_INVALID' : 'PHONE_NOT_MOBILE', parsed.detail);
       const existing = await store.findByKind(userId, 'sms');
       if (existing?.confirmed_at) throw mfaError('FACTOR_ALREADY_ENROLLED', 'A phone number is already on; remove it first.');
-      const resend = !!existing && numberOf(existing) === parsed.e164;
+      const resend = !!existing && existing.enrol_session_id === sessionId && numberOf(existing) === parsed.e164;
       const factorId = resend ? existing!.id : randomUUID();
-      if (resend) await refuseIfLocked(enrolAttempt(factorId));
+      if (resend) await refuseIfLocked(enrolAttempt(factorId, sessionId));
       const code = await deliver({ userId, factorId, e164: parsed.e164, purpose: 'enrol', context });
       if (!resend) {
         await replacePending(userId, {
@@ -326,18 +329,35 @@ export function createSmsFactor(deps: FactorDeps & { sms: SmsSettings }) {
           kind: 'sms',
           name: parsed.masked,
           secret_enc: keyring.encrypt(parsed.e164, aadOf(factorId)),
+          enrol_session_id: sessionId,
         });
       }
-      await remember(enrolAttempt(factorId), factorId, code);
+      await remember(enrolAttempt(factorId, sessionId), factorId, code);
       return { status: 'sent' as const, factor_id: factorId, sent_to: parsed.masked, expires_in: SMS_CODE_TTL_SECONDS };
     },
 
-    /** The texted code turns the phone on; five wrong codes end the enrolment. */
-    async confirm(userId: string, code: string, options: EnableOptions, context: AuditContext) {
+    /**
+     * The texted code, from the session that added the phone, turns it on (and makes that session
+     * fresh at aal 2); five wrong codes end the enrolment. Another session's enrolment is answered
+     * as none: nothing is compared, so the owner's code and tries stay as they were.
+     */
+    async confirm(userId: string, sessionId: string, code: string, options: Omit<EnableOptions, 'sessionId'>, context: AuditContext) {
       const row = await store.findByKind(userId, 'sms');
       if (row?.confirmed_at) throw mfaError('FACTOR_ALREADY_ENROLLED', 'A phone number is already on; remove it first.');
-      if (!row) throw mfaError('FACTOR_NOT_PENDING', 'Add a phone number first (POST /v1/me/mfa/sms).');
-      const result = await check(enrolAttempt(row.id), row.id, normalize(code));
+      if (!row || row.enrol_session_id !== sessionId) {
+        throw mfaError('FACTOR_NOT_PENDING', 'Add a phone number first (POST /v1/me/mfa/sms).');
+      }
+      const result = await check(enrolAttempt(row.id, sessionId), row.id, normalize(code));
+      if (!result.ok && result.why === 'wrong') {
+        audit.recordDetached({
+          action: 'mfa.verification_failed',
+          actorId: userId,
+          targetType: 'mfa_factor',
+          targetId: row.id,
+          data: { method: 'sms', purpose: 'enrol' },
+          context,
+        });
+      }
       if (!result.ok) {
         if (result.why === 'expired') {
           throw mfaError('MFA_CODE_INVALID', 'That code has expired or was already used; ask for a new one.', {
@@ -348,14 +368,15 @@ export function createSmsFactor(deps: FactorDeps & { sms: SmsSettings }) {
           throw mfaError('MFA_CODE_INVALID', 'Too many tries; add the number again.', { attempts_remaining: 0 });
         }
         if (result.remaining === 0) {
-          await store.deletePending(userId, 'sms');
+          // This enrolment only: not one the user started since.
+          await store.deletePendingById(row.id);
           throw mfaError('MFA_CODE_INVALID', 'The code is not correct, and that was the last try; add the number again.', {
             attempts_remaining: 0,
           });
         }
         throw mfaError('MFA_CODE_INVALID', 'The code is not correct.', { attempts_remaining: result.remaining });
       }
-      const { backupCodes } = await lifecycle.enable(userId, row, options, context);
+      const { backupCodes } = await lifecycle.enable(userId, row, { ...options, sessionId }, context);
       return { factor_id: row.id, sent_to: row.name, backupCodes };
     },
 

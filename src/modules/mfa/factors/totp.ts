@@ -14,6 +14,13 @@ export const TOTP = { algorithm: 'SHA1', digits: 6, period: 30 } as const;
 const SKEW_STEPS = 1;
 // An enrolment not confirmed within this time is void (the secret was on screen; start again).
 const ENROLMENT_TTL_MS = 15 * 60 * 1000;
+/**
+ * Wrong six-digit codes per set-up (other input is no guess and costs nothing): the fifth ends it,
+ * and a new set-up, with a new secret, needs step-up again. At ±1 step three codes match, so five
+ * guesses have a 1.5e-5 chance, not the open-ended run of guesses over fifteen minutes an unlimited
+ * confirm would allow.
+ */
+export const TOTP_ENROL_MAX_FAILURES = 5;
 const SIX_DIGITS = /^\d{6}$/;
 // Postgres: the one-TOTP-row-per-user index refused a second row (a concurrent set-up won).
 const UNIQUE_VIOLATION = '23505';
@@ -53,9 +60,8 @@ function violatesOnePerKind(err: unknown): boolean {
  * `last_used_step` (one UPDATE) settles races between requests and instances.
  */
 export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
-  const { store, lifecycle, keyring, clock } = deps;
+  const { store, lifecycle, keyring, clock, audit } = deps;
 
-  /** The matching time step of `code` for this factor, or null; nothing is recorded. */
   /** The carried part of the row, shaped as matchingStep reads it (confirmed by construction: carry() saw only confirmed rows). */
   function carriedRow(carried: unknown): Pick<FactorRow, 'id' | 'secret_enc' | 'last_used_step' | 'confirmed_at'> | null {
     const c = carried as { id?: unknown; secret_enc?: unknown; last_used_step?: unknown } | undefined;
@@ -64,6 +70,7 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
     return { id: c.id, secret_enc: c.secret_enc, last_used_step: last, confirmed_at: new Date(0) };
   }
 
+  /** The matching time step of `code` for this factor, or null; nothing is recorded. */
   function matchingStep(row: Pick<FactorRow, 'id' | 'secret_enc' | 'last_used_step'>, code: string): number | null {
     if (!SIX_DIGITS.test(code) || !row.secret_enc) return null;
     const now = Math.floor(clock.now().getTime() / 1000);
@@ -86,21 +93,31 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
     return result.valid && 'timeStep' in result ? result.timeStep : null;
   }
 
-  async function pendingOf(userId: string): Promise<FactorRow> {
+  const notPending = () =>
+    mfaError('FACTOR_NOT_PENDING', 'Start the authenticator app set-up first (POST /v1/me/mfa/totp); it lasts 15 minutes.');
+
+  /**
+   * The set-up this session started. One another session started is answered as no set-up at all:
+   * a session that did not pass the step-up learns nothing about it and cannot guess its code.
+   */
+  async function pendingOf(userId: string, sessionId: string): Promise<FactorRow> {
     const row = await store.findByKind(userId, 'totp');
     if (row?.confirmed_at) throw mfaError('FACTOR_ALREADY_ENROLLED', 'An authenticator app is already on; remove it first.');
-    if (!row || clock.now().getTime() - row.created_at.getTime() > ENROLMENT_TTL_MS) {
-      throw mfaError('FACTOR_NOT_PENDING', 'Start the authenticator app set-up first (POST /v1/me/mfa/totp); it lasts 15 minutes.');
+    if (!row || row.enrol_session_id !== sessionId || clock.now().getTime() - row.created_at.getTime() > ENROLMENT_TTL_MS) {
+      throw notPending();
     }
     return row;
   }
 
   /**
-   * A new pending row, with a new secret, in place of any earlier set-up (a restart). Two set-ups
-   * started at once (a double click) meet at the one-per-user index: the one that finds the
-   * other's row answers with that set-up, so both show the same secret and nothing fails.
+   * A new pending row, with a new secret, for this session, in place of any earlier set-up (a
+   * restart, here or on another session that passed step-up). Two set-ups started at once by the
+   * same session (a double click) meet at the one-per-user index: the one that finds the other's
+   * row answers with that set-up, so both show the same secret and nothing fails. Another
+   * session's row is never shown: it is replaced, and two sessions that keep replacing each
+   * other's are told to try again.
    */
-  async function newPending(userId: string): Promise<{ id: string; secret: string }> {
+  async function newPending(userId: string, sessionId: string): Promise<{ id: string; secret: string }> {
     for (let tries = 0; ; tries++) {
       // 20 random bytes (160 bits, RFC 4226's recommendation), base32 as apps take it.
       const secret = generateSecret({ length: 20 });
@@ -113,16 +130,20 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
           kind: 'totp',
           name: 'Authenticator app',
           secret_enc: keyring.encrypt(secret, aadOf(id)),
+          enrol_session_id: sessionId,
           // The enrolment window is measured on the service's clock, not the database's.
           created_at: clock.now(),
         });
         return { id, secret };
       } catch (err) {
-        if (!violatesOnePerKind(err) || tries >= 3) throw err;
+        if (!violatesOnePerKind(err)) throw err;
         const other = await store.findByKind(userId, 'totp');
         if (other?.confirmed_at) throw mfaError('FACTOR_ALREADY_ENROLLED', 'An authenticator app is already on; remove it first.');
-        if (other?.secret_enc) return { id: other.id, secret: keyring.decryptString(other.secret_enc, aadOf(other.id)) };
-        // The other set-up was itself replaced in between: try again.
+        if (other?.secret_enc && other.enrol_session_id === sessionId) {
+          return { id: other.id, secret: keyring.decryptString(other.secret_enc, aadOf(other.id)) };
+        }
+        if (tries >= 3) throw mfaError('FACTOR_NOT_PENDING', 'Another authenticator app set-up is under way; try again.');
+        // The other set-up was itself replaced in between, or is another session's: try again.
       }
     }
   }
@@ -156,11 +177,11 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
      * Starts (or restarts) a set-up: a new secret in a pending row, shown once as text, as an
      * otpauth:// URI and as a QR code. A confirmed app must be removed (step-up) before another.
      */
-    async enrol(userId: string) {
+    async enrol(userId: string, sessionId: string) {
       const existing = await store.findByKind(userId, 'totp');
       if (existing?.confirmed_at) throw mfaError('FACTOR_ALREADY_ENROLLED', 'An authenticator app is already on; remove it first.');
       const email = await deps.userEmail(userId);
-      const { id, secret } = await newPending(userId);
+      const { id, secret } = await newPending(userId, sessionId);
       const otpauthUrl = otpauthUri(deps.issuer, email, secret);
       const svg = await QRCode.toString(otpauthUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
       return {
@@ -174,12 +195,44 @@ export function createTotpFactor(deps: FactorDeps & { issuer: string }) {
       };
     },
 
-    /** A current code turns the app on; its step counts as used, so the same code cannot sign in next. */
-    async confirm(userId: string, code: string, options: EnableOptions, context: AuditContext) {
-      const row = await pendingOf(userId);
+    /**
+     * A current code, from the session that started the set-up, turns the app on (and makes that
+     * session fresh at aal 2); its step counts as used, so the same code cannot sign in next. A
+     * try is taken before the code is compared; the fifth wrong code ends the set-up.
+     */
+    async confirm(userId: string, sessionId: string, code: string, options: Omit<EnableOptions, 'sessionId'>, context: AuditContext) {
+      const row = await pendingOf(userId, sessionId);
+      // Not six digits: no code an app shows, so no guess; it costs no try (a typo should not).
+      if (!SIX_DIGITS.test(normalized(code))) {
+        throw mfaError('MFA_CODE_INVALID', 'The code is the 6 digits the app shows.', {
+          attempts_remaining: Math.max(0, TOTP_ENROL_MAX_FAILURES - row.enrol_failures),
+        });
+      }
+      const taken = await store.takeEnrolTry(row.id, sessionId, TOTP_ENROL_MAX_FAILURES);
+      // Replaced, confirmed or ended in between, or every try is taken (some still in flight).
+      if (taken === null) throw notPending();
       const step = matchingStep(row, normalized(code));
-      if (step === null) throw mfaError('MFA_CODE_INVALID', 'The code is not correct; check the time on the device and try the next one.');
-      const { backupCodes } = await lifecycle.enable(userId, row, options, context, async (tx) => {
+      if (step === null) {
+        audit.recordDetached({
+          action: 'mfa.verification_failed',
+          actorId: userId,
+          targetType: 'mfa_factor',
+          targetId: row.id,
+          data: { method: 'totp', purpose: 'enrol' },
+          context,
+        });
+        const remaining = TOTP_ENROL_MAX_FAILURES - taken;
+        if (remaining === 0) {
+          await store.deletePendingById(row.id);
+          throw mfaError('MFA_CODE_INVALID', 'The code is not correct, and that was the last try; start the set-up again.', {
+            attempts_remaining: 0,
+          });
+        }
+        throw mfaError('MFA_CODE_INVALID', 'The code is not correct; check the time on the device and try the next one.', {
+          attempts_remaining: remaining,
+        });
+      }
+      const { backupCodes } = await lifecycle.enable(userId, row, { ...options, sessionId }, context, async (tx) => {
         await store.advanceTotpStep(row.id, step, clock.now(), tx);
       });
       return { factor_id: row.id, backupCodes };

@@ -12,7 +12,7 @@ import { backupCodesResponse, challengeBody, challengeResponse, reauthenticateBo
 const AUTH = AUTHENTICATED_ROUTE_CODES;
 /** No body, or an empty object: anything else is refused rather than silently ignored. (No body reaches the validator as null.) */
 const emptyBody = z.strictObject({}).nullish();
-const PROOF = ['MFA_CODE_INVALID', 'MFA_METHOD_UNAVAILABLE', 'MFA_THROTTLED'];
+const PROOF = ['MFA_CODE_INVALID', 'MFA_METHOD_UNAVAILABLE', 'MFA_THROTTLED', 'MFA_LOCKED'];
 // What sending a text can answer (the reauthentication challenge sends one like a login's).
 const SMS = ['SMS_RATE_LIMITED', 'SMS_DELIVERY_FAILED', 'SMS_NOT_CONFIGURED'];
 

@@ -69,13 +69,17 @@ export const smsRoutes =
       },
       async (req, reply) => {
         reply.header('cache-control', 'no-store');
-        return sms.enrol(authOf(req).userId, req.body.phone, requestContext(req));
+        // The enrolment belongs to this session (the one that passed step-up): only it can confirm.
+        const { userId, sessionId } = authOf(req);
+        return sms.enrol(userId, sessionId, req.body.phone, requestContext(req));
       },
     );
 
     app.post(
       '/v1/me/mfa/sms/confirm',
       {
+        // No step-up here: the enrolment is bound to the session that passed it when adding the
+        // phone, and another session's enrolment answers FACTOR_NOT_PENDING, as none would.
         preHandler: authenticate,
         schema: {
           tags,
@@ -89,7 +93,7 @@ export const smsRoutes =
       async (req, reply) => {
         const { userId, sessionId } = authOf(req);
         const { code, revoke_other_sessions } = req.body;
-        const result = await sms.confirm(userId, code, { revokeOtherSessions: revoke_other_sessions, sessionId }, requestContext(req));
+        const result = await sms.confirm(userId, sessionId, code, { revokeOtherSessions: revoke_other_sessions }, requestContext(req));
         reply.header('cache-control', 'no-store');
         return { status: 'enabled' as const, factor_id: result.factor_id, backup_codes: result.backupCodes };
       },

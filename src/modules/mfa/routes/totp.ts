@@ -28,19 +28,23 @@ export const totpRoutes =
           body: noInput,
           response: {
             200: totpEnrolResponse,
-            ...errorResponses(...AUTH, 'REAUTHENTICATION_REQUIRED', 'FACTOR_ALREADY_ENROLLED', 'USER_NOT_FOUND'),
+            ...errorResponses(...AUTH, 'REAUTHENTICATION_REQUIRED', 'FACTOR_ALREADY_ENROLLED', 'FACTOR_NOT_PENDING', 'USER_NOT_FOUND'),
           },
         },
       },
       async (req, reply) => {
         reply.header('cache-control', 'no-store');
-        return totp.enrol(authOf(req).userId);
+        // The set-up belongs to this session (the one that passed step-up): only it can confirm.
+        const { userId, sessionId } = authOf(req);
+        return totp.enrol(userId, sessionId);
       },
     );
 
     app.post(
       '/v1/me/mfa/totp/confirm',
       {
+        // No step-up here: the set-up is bound to the session that passed it when starting, and a
+        // set-up another session started answers FACTOR_NOT_PENDING, as none would.
         preHandler: authenticate,
         schema: {
           tags,
@@ -54,7 +58,7 @@ export const totpRoutes =
       async (req, reply) => {
         const { userId, sessionId } = authOf(req);
         const { code, revoke_other_sessions } = req.body;
-        const result = await totp.confirm(userId, code, { revokeOtherSessions: revoke_other_sessions, sessionId }, requestContext(req));
+        const result = await totp.confirm(userId, sessionId, code, { revokeOtherSessions: revoke_other_sessions }, requestContext(req));
         reply.header('cache-control', 'no-store');
         return { status: 'enabled' as const, factor_id: result.factor_id, backup_codes: result.backupCodes };
       },

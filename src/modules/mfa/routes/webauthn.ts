@@ -76,13 +76,17 @@ export const webauthnRoutes =
       },
       async (req, reply) => {
         reply.header('cache-control', 'no-store');
-        return webauthn.registrationOptions(authOf(req).userId, { passkey: req.body?.passkey ?? false });
+        // The ceremony belongs to this session (the one that passed step-up): only it can answer.
+        const { userId, sessionId } = authOf(req);
+        return webauthn.registrationOptions(userId, sessionId, { passkey: req.body?.passkey ?? false });
       },
     );
 
     app.post(
       '/v1/me/webauthn/registration',
       {
+        // No step-up here: the ceremony is bound to the session that passed it when asking for the
+        // options, and another session finds none (FACTOR_NOT_PENDING).
         preHandler: authenticate,
         schema: {
           tags,
@@ -104,8 +108,9 @@ export const webauthnRoutes =
         const { response, name, revoke_other_sessions } = req.body;
         const result = await webauthn.register(
           userId,
+          sessionId,
           { response: asRegistration(response), name },
-          { revokeOtherSessions: revoke_other_sessions, sessionId },
+          { revokeOtherSessions: revoke_other_sessions },
           requestContext(req),
         );
         reply.header('cache-control', 'no-store');

@@ -17,7 +17,7 @@ const spentKey = (challenge: string) => `tessera:{webauthn}:spent:${challenge}`;
 /**
  * WebAuthn challenges, kept server-side in the KV store (so any instance can finish a ceremony
  * another began) and never trusted from the client. One ceremony per scope: a registration is
- * keyed to the user, a second factor to its login attempt (or `reauth:<session>`), a passkey
+ * keyed to the user and the session that started it, a second factor to its login attempt (or `reauth:<session>`), a passkey
  * login to its random challenge_id. Asking for new options replaces the old challenge.
  */
 export function createCeremonies(kv: KeyValueStore) {

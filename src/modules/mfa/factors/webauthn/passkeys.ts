@@ -11,8 +11,9 @@ export type PasskeyFailure = AssertionFailure | 'unknown_challenge' | 'unknown_c
 
 /**
  * What a passkey login proved. `userId` on a failure is the account the credential belongs to,
- * once the credential and its user handle agree (so the failure can count against that
- * account); null while nothing ties the attempt to an account.
+ * once the credential and its user handle agree (so the failure is audited against that
+ * account; it is not counted against its second-factor budget); null while nothing ties the
+ * attempt to an account.
  */
 export type PasskeyOutcome =
   { ok: true; userId: string; factorId: string; amr: string[] } | { ok: false; reason: PasskeyFailure; userId: string | null };

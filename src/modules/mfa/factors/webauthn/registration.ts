@@ -12,12 +12,15 @@ import { knownTransports } from './responses.js';
 // ES256 first (every authenticator), then Ed25519 and RS256 (Windows Hello).
 const ALGORITHMS = [-7, -8, -257];
 
-const scopeOf = (userId: string) => `register:${userId}`;
+// A registration belongs to the session that asked for the options (the one that passed step-up):
+// another session of the user finds no ceremony to answer.
+const scopeOf = (userId: string, sessionId: string) => `register:${userId}:${sessionId}`;
 
 /**
  * Registering a security key or a passkey. The options carry a fresh challenge (32 random bytes,
- * kept server-side for five minutes under the user), the account's opaque handle, and its
- * current credentials as excludeCredentials so the same authenticator is not registered twice.
+ * kept server-side for five minutes under the user and the session that asked, which alone can
+ * answer it), the account's opaque handle, and its current credentials as excludeCredentials so
+ * the same authenticator is not registered twice.
  * A passkey must be discoverable and verify the user (PIN or biometric): it will be the only
  * factor of a passwordless login. A security key is asked for neither: it is a second factor
  * after a password, and a discoverable credential would take one of its few resident slots.
@@ -55,7 +58,7 @@ export function createRegistration(deps: FactorDeps & { rp: RelyingParty; ceremo
   }
 
   return {
-    async options(userId: string, input: { passkey: boolean }) {
+    async options(userId: string, sessionId: string, input: { passkey: boolean }) {
       const existing = await credentialsOf(userId);
       if (existing.length >= MAX_CREDENTIALS) {
         throw webauthnError(
@@ -80,22 +83,23 @@ export function createRegistration(deps: FactorDeps & { rp: RelyingParty; ceremo
         extensions: { credProps: true },
         supportedAlgorithmIDs: ALGORITHMS,
       });
-      await ceremonies.begin(scopeOf(userId), { challenge: options.challenge, passkey: input.passkey });
+      await ceremonies.begin(scopeOf(userId, sessionId), { challenge: options.challenge, passkey: input.passkey });
       return { options: optionsJson(options) };
     },
 
     /**
-     * Verifies the authenticator's response to the user's outstanding options (taking the
-     * challenge: it answers once) and turns the credential on. The first factor of an account
-     * comes with its backup codes.
+     * Verifies the authenticator's response to the options this session asked for (taking the
+     * challenge: it answers once) and turns the credential on (making the session fresh at aal 2).
+     * The first factor of an account comes with its backup codes.
      */
     async register(
       userId: string,
+      sessionId: string,
       input: { response: RegistrationResponseJSON; name?: string },
-      options: EnableOptions,
+      options: Omit<EnableOptions, 'sessionId'>,
       context: AuditContext,
     ) {
-      const ceremony = await ceremonies.take(scopeOf(userId));
+      const ceremony = await ceremonies.take(scopeOf(userId, sessionId));
       if (!ceremony) {
         throw mfaError(
           'FACTOR_NOT_PENDING',
@@ -151,7 +155,7 @@ export function createRegistration(deps: FactorDeps & { rp: RelyingParty; ceremo
       }
       let backupCodes: string[] | null;
       try {
-        ({ backupCodes } = await lifecycle.enable(userId, row, options, context));
+        ({ backupCodes } = await lifecycle.enable(userId, row, { ...options, sessionId }, context));
       } catch (err) {
         await store.remove(userId, id).catch(() => undefined);
         throw err;
