@@ -87,6 +87,11 @@ export async function refreshLoop(
       }
     }),
   );
+  return summarize(latencies, failures, started);
+}
+
+/** A closed-loop run's result: successes per second since `started`, latency percentiles, failures by kind. */
+export function summarize(latencies: number[], failures: Record<string, number>, started: number) {
   const elapsed = (performance.now() - started) / 1000;
   const sorted = Float64Array.from(latencies).sort();
   return {

@@ -5,7 +5,7 @@
  * One authenticator per worker keeps each signature counter going up, as a real one would.
  */
 import { createSoftAuthenticator, type SoftAuthenticator } from '../test/helpers/soft-authenticator.js';
-import { percentile, type JsonClient } from './client.js';
+import { summarize, type JsonClient } from './client.js';
 
 type Options = Parameters<SoftAuthenticator['register']>[0];
 type RequestOptions = Parameters<SoftAuthenticator['assert']>[0];
@@ -57,13 +57,5 @@ export async function passkeyLoop(client: JsonClient, keys: SoftAuthenticator[],
       }
     }),
   );
-  const elapsed = (performance.now() - started) / 1000;
-  const sorted = Float64Array.from(latencies).sort();
-  return {
-    requests: latencies.length,
-    perSecond: latencies.length / elapsed,
-    p50: percentile(sorted, 0.5),
-    p99: percentile(sorted, 0.99),
-    failures,
-  };
+  return summarize(latencies, failures, started);
 }

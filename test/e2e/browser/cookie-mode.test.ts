@@ -16,8 +16,8 @@ import t, { type Test } from 'tap';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildTestApp, GOOD_PASSWORD, uniqueEmail, type TestApp } from '../../helpers/app.js';
 import { eventually } from '../../helpers/eventually.js';
+import { CHROMIUM, launchChromium } from './chromium.js';
 
-const CHROMIUM = process.env.TESSERA_TEST_CHROMIUM || '/usr/bin/chromium';
 const ACCESS = '__Host-tessera_at';
 const REFRESH = '__Secure-tessera_rt';
 const CSRF = '__Host-tessera_csrf';
@@ -47,8 +47,6 @@ async function pageServer(host: string): Promise<{ server: Server; origin: strin
 type FetchResult = { ok: true; status: number; body: unknown } | { ok: false; error: string };
 
 async function run() {
-  const { chromium } = await import('playwright-core');
-
   const allowed = await pageServer('127.0.0.1');
   const disallowed = await pageServer('127.0.0.1');
   const otherSite = await pageServer('localhost');
@@ -58,19 +56,7 @@ async function run() {
   await ctx.app.listen({ port: 0, host: '127.0.0.1' });
   const api = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`;
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  t.teardown(() => browser.close());
+  const browser: Browser = await launchChromium(t);
 
   /** fetch() from inside the page, with the page's origin and the browser's cookie jar. */
   function pageFetch(

@@ -17,8 +17,7 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import type { Browser, Page } from 'playwright-core';
 import { buildTestApp, createVerifiedUser } from '../../helpers/app.js';
-
-const CHROMIUM = process.env.TESSERA_TEST_CHROMIUM || '/usr/bin/chromium';
+import { CHROMIUM, launchChromium } from './chromium.js';
 
 /** The two virtual authenticators the issue asks for. */
 const SECURITY_KEY = {
@@ -64,8 +63,6 @@ type Answer = { status: number; body: Record<string, unknown> & { code?: string 
 type Json = Record<string, unknown>;
 
 async function run() {
-  const { chromium } = await import('playwright-core');
-
   const page = await pageServer();
   const elsewhere = await pageServer();
   t.teardown(() => Promise.all([page, elsewhere].map(({ server }) => new Promise((r) => server.close(r)))));
@@ -80,19 +77,7 @@ async function run() {
   await ctx.app.listen({ port: 0, host: '127.0.0.1' });
   const api = `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`;
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  t.teardown(() => browser.close());
+  const browser: Browser = await launchChromium(t);
 
   /** A fresh browser profile on `origin`, with one virtual authenticator attached to its tab. */
   async function tab(t: Test, origin: string, authenticator: typeof SECURITY_KEY | typeof PLATFORM) {
