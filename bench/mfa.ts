@@ -46,6 +46,7 @@ export async function parkedTotpLogins(opts: {
           email_verified_at: now,
           password_hash: opts.passwordHash,
           name: 'Bench TOTP',
+          mfa_enabled: true,
         })),
       )
       .execute();

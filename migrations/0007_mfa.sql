@@ -53,3 +53,8 @@ create table mfa_backup_codes (
   created_at timestamptz not null default now(),
   primary key (user_id, code_hash)
 );
+
+-- Whether the account has a confirmed factor, kept by the mfa module in the same transaction as
+-- the factors themselves: GET /v1/me reads the account row anyway, and skips the factor query
+-- for the accounts that have none. Login and step-up read the factors, never this.
+alter table users add column mfa_enabled boolean not null default false;

@@ -13,6 +13,8 @@ export interface UsersTable {
   locale: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** Has a confirmed second factor (kept by mfa with its factors; for display, never for a decision). */
+  mfa_enabled: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface EmailTokensTable {

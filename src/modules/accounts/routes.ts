@@ -18,6 +18,7 @@ import {
 import { AUTHENTICATED_ROUTE_CODES } from '../../shared/common-errors.js';
 
 const ACCEPTED = { status: 'accepted' as const };
+const NO_FACTORS: MfaSummary = { enabled: false, methods: [], factors: [], backup_codes_remaining: 0 };
 const AUTH = AUTHENTICATED_ROUTE_CODES;
 const POLICY = ['PASSWORD_TOO_SHORT', 'PASSWORD_TOO_LONG', 'PASSWORD_TOO_COMMON', 'PASSWORD_CONTAINS_EMAIL'];
 const REENTRY = ['INVALID_PASSWORD', 'PASSWORD_ATTEMPTS_THROTTLED'];
@@ -84,7 +85,9 @@ export const accountRoutes =
       { preHandler: authenticate, schema: { tags, response: { 200: profile, ...errorResponses(...AUTH, 'USER_NOT_FOUND') } } },
       async (req) => {
         const { userId } = authOf(req);
-        return { ...toProfile(await accounts.getProfile(userId)), mfa: await mfaSummary(userId) };
+        const user = await accounts.getProfile(userId);
+        // Most accounts have no factor: their row says so, and the factors are not read.
+        return { ...toProfile(user), mfa: user.mfa_enabled ? await mfaSummary(userId) : NO_FACTORS };
       },
     );
 
@@ -96,7 +99,8 @@ export const accountRoutes =
       },
       async (req) => {
         const { userId } = authOf(req);
-        return { ...toProfile(await accounts.updateProfile(userId, req.body, requestContext(req))), mfa: await mfaSummary(userId) };
+        const user = await accounts.updateProfile(userId, req.body, requestContext(req));
+        return { ...toProfile(user), mfa: user.mfa_enabled ? await mfaSummary(userId) : NO_FACTORS };
       },
     );
 

@@ -3,7 +3,7 @@ import type { Clock } from '../../infra/clock.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Mailer } from '../../infra/mailer.js';
 import { sha256 } from '../../infra/random.js';
-import type { WithTransaction } from '../../infra/db/unit-of-work.js';
+import type { Tx, WithTransaction } from '../../infra/db/unit-of-work.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import type { SessionService } from '../sessions/index.js';
 import { accountError } from './errors.js';
@@ -195,6 +195,20 @@ export function createAccountService(deps: Deps) {
       const user = await store.findById(userId);
       if (!user) throw accountError('USER_NOT_FOUND', 'The account no longer exists.');
       return user;
+    },
+
+    /**
+     * Locks the account row in the caller's transaction (false: the account is gone). Whoever
+     * changes rows that belong to an account takes this first, as deletion does, so the two queue
+     * instead of deadlocking.
+     */
+    async lockAccount(userId: string, tx: Tx) {
+      return store.lock(userId, tx);
+    },
+
+    /** The mfa module's note on the account row, inside its own transaction: whether a factor is on (GET /v1/me shows it). */
+    async setMfaEnabled(userId: string, enabled: boolean, tx: Tx) {
+      await store.setMfaEnabled(userId, enabled, tx);
     },
 
     /** Re-entry of the password for step-up (throttled like every password check). */

@@ -45,6 +45,9 @@ export function createAccountStore(db: Db, clock: Clock) {
         .returningAll()
         .executeTakeFirst();
     },
+    async setMfaEnabled(id: string, enabled: boolean, tx: Executor) {
+      await tx.updateTable('users').set({ mfa_enabled: enabled }).where('id', '=', id).execute();
+    },
     /** Locks the account row until the transaction ends; false when the account is gone. */
     async lock(id: string, tx: Executor) {
       return !!(await tx.selectFrom('users').select('id').where('id', '=', id).forUpdate().executeTakeFirst());

@@ -57,6 +57,7 @@ export function createMfaModule(deps: Deps) {
     withTransaction: deps.withTransaction,
     backupCodes,
     sessions: deps.sessions,
+    accounts: deps.accounts,
     audit: deps.audit,
     mailer: deps.mailer,
     logger: deps.logger,

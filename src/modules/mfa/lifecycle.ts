@@ -4,6 +4,8 @@ import type { Logger } from '../../infra/logger.js';
 import type { Mail, Mailer } from '../../infra/mailer.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import type { SessionService } from '../sessions/index.js';
+import type { AccountService } from '../accounts/index.js';
+import { authError } from '../../shared/common-errors.js';
 import { describeFactor, mfaEmails } from './emails.js';
 import type { BackupCodes } from './factors/backup-codes.js';
 import type { FactorRow, MfaStore } from './store.js';
@@ -33,6 +35,8 @@ export function createFactorLifecycle(deps: {
   withTransaction: WithTransaction;
   backupCodes: BackupCodes;
   sessions: SessionService;
+  /** The account row: locked first (the order deletion takes), and its mfa_enabled note. */
+  accounts: Pick<AccountService, 'lockAccount' | 'setMfaEnabled'>;
   audit: AuditService;
   mailer: Mailer;
   logger: Logger;
@@ -40,6 +44,12 @@ export function createFactorLifecycle(deps: {
   userEmail: (userId: string) => Promise<string>;
 }) {
   const { store, withTransaction, backupCodes, sessions, audit, clock } = deps;
+
+  /** The account row first, as deletion takes it; a deleted account ends the request as its sessions ended. */
+  async function lockAccount(userId: string, tx: Tx) {
+    if (!(await deps.accounts.lockAccount(userId, tx))) throw authError('SESSION_REVOKED', 'The account no longer exists.');
+  }
+  const { accounts } = deps;
 
   function mailLater(userId: string, build: (to: string) => Mail) {
     void deps
@@ -63,9 +73,11 @@ export function createFactorLifecycle(deps: {
       const result = await withTransaction(async (tx) => {
         // Without the lock, two factors confirmed at once would both count as the first (two sets
         // of codes), and a confirm racing the removal of the last other factor would lose its codes.
+        await lockAccount(userId, tx);
         await store.lockFactors(userId, tx);
         if (!(await store.confirm(factor.id, clock.now(), tx)))
           throw mfaError('FACTOR_NOT_PENDING', 'That enrolment was already confirmed or has ended.');
+        await accounts.setMfaEnabled(userId, true, tx);
         if (extra) await extra(tx);
         const first = (await store.listConfirmed(userId, tx)).length === 1;
         const codes = first ? await backupCodes.generate(userId, tx) : null;
@@ -98,11 +110,13 @@ export function createFactorLifecycle(deps: {
     /** Removes a confirmed factor; the backup codes go with the last one. */
     async remove(userId: string, factorId: string, context: AuditContext): Promise<FactorRow> {
       return withTransaction(async (tx) => {
+        await lockAccount(userId, tx);
         await store.lockFactors(userId, tx);
         const removed = await store.remove(userId, factorId, tx);
         if (!removed) throw mfaError('FACTOR_NOT_FOUND', 'You have no factor with that id.');
         const left = await store.listConfirmed(userId, tx);
         if (left.length === 0) await store.deleteBackupCodes(userId, tx);
+        await accounts.setMfaEnabled(userId, left.length > 0, tx);
         await audit.record(
           {
             action: 'mfa.factor_removed',
@@ -124,6 +138,7 @@ export function createFactorLifecycle(deps: {
     /** A new set of backup codes (step-up checked by the route); the old set is void. */
     async regenerateBackupCodes(userId: string, context: AuditContext): Promise<string[]> {
       return withTransaction(async (tx) => {
+        await lockAccount(userId, tx);
         await store.lockFactors(userId, tx);
         if ((await store.listConfirmed(userId, tx)).length === 0) {
           throw mfaError('MFA_METHOD_UNAVAILABLE', 'Backup codes come with a second factor; turn one on first.');

@@ -42,10 +42,10 @@ export function createMfaService(deps: Deps) {
   const { store, attempts, budget, sessions, accounts, audit, clock } = deps;
   const byMethod = new Map(deps.factors.map((f) => [f.method, f]));
 
-  async function methodsOf(userId: string, confirmed?: readonly FactorRow[]): Promise<LoginMethod[]> {
+  async function methodsOf(userId: string, confirmed?: readonly FactorRow[], backupCodesRemaining?: number): Promise<LoginMethod[]> {
     const rows = confirmed ?? (await store.listConfirmed(userId));
     if (rows.length === 0) return [];
-    const remaining = await deps.backupCodes.remaining(userId);
+    const remaining = backupCodesRemaining ?? (await deps.backupCodes.remaining(userId));
     return deps.factors.filter((f) => f.availableWith(rows, remaining)).map((f) => f.method);
   }
 
@@ -323,7 +323,7 @@ export function createMfaService(deps: Deps) {
       const remaining = confirmed.length ? await deps.backupCodes.remaining(userId) : 0;
       return {
         enabled: confirmed.length > 0,
-        methods: await methodsOf(userId, confirmed),
+        methods: await methodsOf(userId, confirmed, remaining),
         factors: confirmed.map((f) => ({
           id: f.id,
           kind: f.kind,

@@ -25,6 +25,7 @@ function lifecycleOf(ctx: TestApp) {
     withTransaction: createUnitOfWork(ctx.db),
     backupCodes,
     sessions: ctx.services.sessions,
+    accounts: ctx.services.accounts,
     audit: ctx.services.audit,
     mailer: ctx.mail,
     logger: createLogger('silent'),
