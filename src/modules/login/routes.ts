@@ -6,6 +6,7 @@ import { readDeviceTokens, setDeviceToken } from '../../http/device-cookie.js';
 import { DEVICE_TOKEN_MAX_AGE, DEVICE_TOKENS_PER_CLIENT } from '../accounts/index.js';
 import { errorResponses } from '../../http/schemas.js';
 import type { TokenPair } from '../sessions/index.js';
+import { MFA_TOKEN_TTL_SECONDS } from '../mfa/index.js';
 import type { LoginMode, LoginService } from './service.js';
 import {
   completedResponse,
@@ -18,7 +19,6 @@ import {
   webauthnOptionsResponse,
 } from './schemas.js';
 
-const MFA_TOKEN_TTL_SECONDS = 300;
 // What the second step may answer: the token, the proof, the account's budget, a deletion race.
 const SECOND_STEP = ['MFA_TOKEN_INVALID', 'MFA_CODE_INVALID', 'MFA_METHOD_UNAVAILABLE', 'MFA_THROTTLED', 'MFA_LOCKED', 'USER_NOT_FOUND'];
 

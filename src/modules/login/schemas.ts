@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { email, password, uuid } from '../../http/schemas.js';
 import { cookieSession, tokenPair } from '../tokens/index.js';
+import { loginMethod } from '../mfa/index.js';
 
 export const loginBody = z.strictObject({
   email,
@@ -18,7 +19,7 @@ export const loginTokens = tokenPair.extend({ device_token: z.string() });
 export const mfaRequired = z.object({
   status: z.literal('mfa_required'),
   mfa_token: z.string(),
-  methods: z.array(z.enum(['totp', 'backup_code', 'sms', 'webauthn'])),
+  methods: z.array(loginMethod),
   expires_in: z.number().int(),
   device_token: z.string().optional(),
 });

@@ -97,9 +97,9 @@ export function createMfaModule(deps: Deps) {
 
   const routes: Routes = async (app, kit) => {
     await mfaAccountRoutes(service, lifecycle)(app, kit);
-    await totpRoutes(totp, lifecycle)(app, kit);
-    await smsRoutes(sms, lifecycle)(app, kit);
-    await webauthnRoutes(webauthn, lifecycle)(app, kit);
+    await totpRoutes(totp)(app, kit);
+    await smsRoutes(sms)(app, kit);
+    await webauthnRoutes(webauthn)(app, kit);
   };
   return {
     service,
@@ -135,6 +135,8 @@ export type MfaModule = ReturnType<typeof createMfaModule>;
 export type { MfaService } from './service.js';
 export type { LoginMethod, Proof } from './factor.js';
 export { RECENT_AUTH_SECONDS } from './service.js';
+export { MFA_TOKEN_TTL_SECONDS } from './login-attempts.js';
+export { loginMethod } from './schemas.js';
 /** The shape of a WebAuthn assertion (`PublicKeyCredential.toJSON()`), for routes that take one. */
 export { authenticationResponse as webauthnAssertion } from './factors/webauthn/responses.js';
 export type { Passkeys } from './factors/webauthn/passkeys.js';

@@ -6,7 +6,6 @@ export const loginMethod = z.enum(['totp', 'backup_code', 'sms', 'webauthn']);
 export const code = z.string().trim().min(1).max(32);
 /** What `PublicKeyCredential.toJSON()` gives; @simplewebauthn/server checks the shape. */
 export const webauthnResponse = z.record(z.string(), z.unknown());
-export const mfaToken = z.string().min(1).max(128);
 
 export const backupCodesResponse = z.object({ backup_codes: z.array(z.string()), remaining: z.number().int() });
 

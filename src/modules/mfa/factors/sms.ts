@@ -1,5 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import { constantTimeEqual, hmac, randomToken } from '../../../infra/random.js';
+import { hmac } from '../../../infra/random.js';
 import { maskPhone, parseMobileNumber, SmsDeliveryError, type SmsSender } from '../../../infra/sms/index.js';
 import { authError } from '../../../shared/common-errors.js';
 import { defineErrors } from '../../../shared/errors.js';
@@ -9,14 +9,7 @@ import type { Attempt, SecondFactor } from '../factor.js';
 import type { EnableOptions } from '../lifecycle.js';
 import type { FactorRow, NewFactor } from '../store.js';
 import type { FactorDeps } from './deps.js';
-
-/** A code lives ten minutes and is good for one use. */
-export const SMS_CODE_TTL_SECONDS = 600;
-/** Wrong codes per attempt (a login, a session's step-up, an enrolment), however many codes it asks for. */
-export const SMS_MAX_FAILURES = 5;
-// The window of the send limits and of the failure count: asking for a new code does not reset it.
-const WINDOW_SECONDS = 3600;
-const SIX_DIGITS = /^\d{6}$/;
+import { createSmsCodes, SMS_CODE_TTL_SECONDS, SMS_WINDOW_SECONDS } from './sms-codes.js';
 
 export const smsError = defineErrors({
   // Not a phone number, not in international form, or an extension.
@@ -41,22 +34,10 @@ export type SmsSettings = {
 
 type Purpose = Attempt['purpose'] | 'enrol';
 
-/** What the KV store holds per attempt: never the code, its keyed hash. */
-type CodeRecord = { n: string; f: string; h: string; e: number };
-
-/**
- * expired: no live code to guess (none asked for, replaced, spent, past its ten minutes); locked:
- * the attempt's tries are all taken (or in flight), nothing was compared; wrong: a try is gone.
- */
-type CheckResult = { ok: true } | { ok: false; why: 'expired' | 'locked' | 'wrong'; remaining: number };
-
 const aadOf = (factorId: string) => `mfa_factor:${factorId}`;
 // An enrolment's code is for the session that started it (the one that passed step-up) only:
 // the session is part of the attempt, so of the code's hash and of its failure count.
 const enrolAttempt = (factorId: string, sessionId: string) => `enrol:${factorId}:${sessionId}`;
-const codeKey = (attemptId: string) => `tessera:{mfa}:sms:code:${attemptId}`;
-const failuresKey = (attemptId: string) => `tessera:{mfa}:sms:failures:${attemptId}`;
-const spentKey = (nonce: string) => `tessera:{mfa}:sms:spent:${nonce}`;
 const userSendsKey = (userId: string) => `tessera:{mfa}:sms:sent:user:${userId}`;
 const numberSendsKey = (numberId: string) => `tessera:{mfa}:sms:sent:number:${numberId}`;
 
@@ -77,18 +58,6 @@ const FAILURE_TEXT: Record<SmsDeliveryError['reason'], string> = {
   provider_auth: 'The text message could not be sent; try again later or use another method.',
 };
 
-function parseRecord(raw: string | null): CodeRecord | null {
-  if (!raw) return null;
-  try {
-    const r = JSON.parse(raw) as Partial<CodeRecord>;
-    return typeof r.n === 'string' && typeof r.f === 'string' && typeof r.h === 'string' && typeof r.e === 'number'
-      ? (r as CodeRecord)
-      : null;
-  } catch {
-    return null;
-  }
-}
-
 const pgCode = (err: unknown) => (err && typeof err === 'object' && 'code' in err ? String(err.code) : undefined);
 
 /**
@@ -102,12 +71,9 @@ const pgCode = (err: unknown) => (err && typeof err === 'object' && 'code' in er
 export function createSmsFactor(deps: FactorDeps & { sms: SmsSettings }) {
   const { store, lifecycle, kv, keyring, audit, clock, logger } = deps;
   const { sender } = deps.sms;
-  const codeSecrets = keyring.deriveSecrets('tessera/sms-codes/v1');
+  const codes = createSmsCodes({ kv, clock, secrets: keyring.deriveSecrets('tessera/sms-codes/v1') });
   // Per-number send counts are keyed by a keyed hash: the KV store never holds a number.
   const [numberSecret] = keyring.deriveSecrets('tessera/sms-numbers/v1');
-
-  const hashOf = (secret: Buffer, attemptId: string, record: Pick<CodeRecord, 'n' | 'f'>, code: string) =>
-    hmac(secret, `${attemptId}\n${record.f}\n${record.n}\n${code}`).toString('base64url');
 
   function textFor(purpose: Purpose, code: string): string {
     const text = `${code} is your ${deps.sms.brand} ${PURPOSE_TEXT[purpose]}. It expires in 10 minutes. Do not share it.`;
@@ -126,30 +92,20 @@ export function createSmsFactor(deps: FactorDeps & { sms: SmsSettings }) {
     const userKey = userSendsKey(userId);
     const numberKey = numberSendsKey(hmac(numberSecret, e164).toString('base64url'));
     const limited = async (key: string, detail: string) => {
-      const wait = Math.max(1, (await kv.ttl(key)) ?? WINDOW_SECONDS);
+      const wait = Math.max(1, (await kv.ttl(key)) ?? SMS_WINDOW_SECONDS);
       return mfaError('SMS_RATE_LIMITED', `${detail} Try again in ${Math.ceil(wait / 60)} minutes.`, { retry_after: wait });
     };
-    if ((await kv.incr(userKey, WINDOW_SECONDS)) > deps.sms.perUserPerHour) {
+    if ((await kv.incr(userKey, SMS_WINDOW_SECONDS)) > deps.sms.perUserPerHour) {
       await kv.decr(userKey);
       throw await limited(userKey, 'Too many text messages for this account.');
     }
-    if ((await kv.incr(numberKey, WINDOW_SECONDS)) > deps.sms.perNumberPerHour) {
+    if ((await kv.incr(numberKey, SMS_WINDOW_SECONDS)) > deps.sms.perNumberPerHour) {
       await Promise.all([kv.decr(numberKey), kv.decr(userKey)]);
       throw await limited(numberKey, 'Too many text messages to this number.');
     }
     return async () => {
       await Promise.all([kv.decr(userKey), kv.decr(numberKey)]);
     };
-  }
-
-  /** An attempt that used up its wrong codes gets no new text until the window ends. */
-  async function refuseIfLocked(attemptId: string) {
-    const used = Number((await kv.get(failuresKey(attemptId))) ?? 0);
-    if (used < SMS_MAX_FAILURES) return;
-    const wait = Math.max(1, (await kv.ttl(failuresKey(attemptId))) ?? WINDOW_SECONDS);
-    throw mfaError('MFA_THROTTLED', `Too many wrong codes; try again in ${Math.ceil(wait / 60)} minutes or use another method.`, {
-      retry_after: wait,
-    });
   }
 
   /**
@@ -201,46 +157,6 @@ export function createSmsFactor(deps: FactorDeps & { sms: SmsSettings }) {
     return code;
   }
 
-  /** Keeps a sent code for its attempt; the one before it (if any) is dead from now on. */
-  async function remember(attemptId: string, factorId: string, code: string) {
-    const record: Omit<CodeRecord, 'h'> = { n: randomToken(16), f: factorId, e: clock.now().getTime() + SMS_CODE_TTL_SECONDS * 1000 };
-    const h = hashOf(codeSecrets[0], attemptId, record, code);
-    await kv.set(codeKey(attemptId), JSON.stringify({ ...record, h }), SMS_CODE_TTL_SECONDS);
-  }
-
-  /**
-   * Checks a code for an attempt. A try is reserved before comparing, so parallel guesses share
-   * the five; the fifth wrong one also kills the code. Past the five nothing is compared and so
-   * nothing is counted. A right code is spent once (of two requests with it, one wins) and costs
-   * no try, also when it comes second: a double submit is no guess.
-   */
-  async function check(attemptId: string, factorId: string, code: string): Promise<CheckResult> {
-    const record = parseRecord(await kv.get(codeKey(attemptId)));
-    // The clock, not only the KV TTL, decides: it is the time every other check uses.
-    if (!record || record.f !== factorId || clock.now().getTime() >= record.e) {
-      const used = Number((await kv.get(failuresKey(attemptId))) ?? 0);
-      return { ok: false, why: 'expired', remaining: Math.max(0, SMS_MAX_FAILURES - used) };
-    }
-    const used = await kv.incr(failuresKey(attemptId), WINDOW_SECONDS);
-    if (used > SMS_MAX_FAILURES) {
-      await kv.decr(failuresKey(attemptId));
-      return { ok: false, why: 'locked', remaining: 0 };
-    }
-    const candidate = SIX_DIGITS.test(code) ? code : '';
-    let match = false;
-    for (const secret of codeSecrets) match = constantTimeEqual(hashOf(secret, attemptId, record, candidate), record.h) || match;
-    if (match) {
-      await kv.decr(failuresKey(attemptId));
-      if (!(await kv.setIfAbsent(spentKey(record.n), '1', SMS_CODE_TTL_SECONDS))) {
-        return { ok: false, why: 'expired', remaining: SMS_MAX_FAILURES - used + 1 };
-      }
-      await kv.del(codeKey(attemptId));
-      return { ok: true };
-    }
-    if (used === SMS_MAX_FAILURES) await kv.del(codeKey(attemptId));
-    return { ok: false, why: 'wrong', remaining: SMS_MAX_FAILURES - used };
-  }
-
   /** A pending row's number; null when it cannot be read (its key left the keyring): then it is simply replaced. */
   function numberOf(row: FactorRow): string | null {
     if (!row.secret_enc) return null;
@@ -285,17 +201,17 @@ export function createSmsFactor(deps: FactorDeps & { sms: SmsSettings }) {
       const row = await confirmedRow(attempt.userId);
       if (!row) throw mfaError('MFA_METHOD_UNAVAILABLE', 'No phone number is set up for this account.');
       if (!sender) throw notConfigured();
-      await refuseIfLocked(attempt.id);
+      await codes.refuseIfLocked(attempt.id);
       const e164 = keyring.decryptString(row.secret_enc!, aadOf(row.id));
       const code = await deliver({ userId: attempt.userId, factorId: row.id, e164, purpose: attempt.purpose, context });
-      await remember(attempt.id, row.id, code);
+      await codes.remember(attempt.id, row.id, code);
       return { status: 'sent', sent_to: maskPhone(e164), expires_in: SMS_CODE_TTL_SECONDS };
     },
 
     async verify(attempt, proof) {
       const row = await confirmedRow(attempt.userId);
       if (!row) return null;
-      const result = await check(attempt.id, row.id, normalize(proof.code));
+      const result = await codes.check(attempt.id, row.id, normalize(proof.code));
       if (!result.ok) return null;
       await store.touch(row.id, clock.now());
       return { amr: ['sms'], factorId: row.id };
@@ -320,7 +236,7 @@ export function createSmsFactor(deps: FactorDeps & { sms: SmsSettings }) {
       if (existing?.confirmed_at) throw mfaError('FACTOR_ALREADY_ENROLLED', 'A phone number is already on; remove it first.');
       const resend = !!existing && existing.enrol_session_id === sessionId && numberOf(existing) === parsed.e164;
       const factorId = resend ? existing!.id : randomUUID();
-      if (resend) await refuseIfLocked(enrolAttempt(factorId, sessionId));
+      if (resend) await codes.refuseIfLocked(enrolAttempt(factorId, sessionId));
       const code = await deliver({ userId, factorId, e164: parsed.e164, purpose: 'enrol', context });
       if (!resend) {
         await replacePending(userId, {
@@ -332,7 +248,7 @@ export function createSmsFactor(deps: FactorDeps & { sms: SmsSettings }) {
           enrol_session_id: sessionId,
         });
       }
-      await remember(enrolAttempt(factorId, sessionId), factorId, code);
+      await codes.remember(enrolAttempt(factorId, sessionId), factorId, code);
       return { status: 'sent' as const, factor_id: factorId, sent_to: parsed.masked, expires_in: SMS_CODE_TTL_SECONDS };
     },
 
@@ -347,7 +263,7 @@ export function createSmsFactor(deps: FactorDeps & { sms: SmsSettings }) {
       if (!row || row.enrol_session_id !== sessionId) {
         throw mfaError('FACTOR_NOT_PENDING', 'Add a phone number first (POST /v1/me/mfa/sms).');
       }
-      const result = await check(enrolAttempt(row.id, sessionId), row.id, normalize(code));
+      const result = await codes.check(enrolAttempt(row.id, sessionId), row.id, normalize(code));
       if (!result.ok && result.why === 'wrong') {
         audit.recordDetached({
           action: 'mfa.verification_failed',

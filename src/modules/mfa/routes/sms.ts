@@ -4,7 +4,6 @@ import { requestContext } from '../../../http/context.js';
 import { errorResponses, noContent } from '../../../http/schemas.js';
 import type { Routes } from '../../../http/types.js';
 import { AUTHENTICATED_ROUTE_CODES } from '../../../shared/common-errors.js';
-import type { FactorLifecycle } from '../lifecycle.js';
 import type { SmsFactor } from '../factors/sms.js';
 
 const AUTH = AUTHENTICATED_ROUTE_CODES;
@@ -41,7 +40,7 @@ const confirmResponse = z.object({
 
 /** POST /v1/me/mfa/sms (add a phone, or a new code for it), /confirm (turn it on), DELETE /v1/me/mfa/sms (step-up). */
 export const smsRoutes =
-  (sms: SmsFactor, _lifecycle: FactorLifecycle): Routes =>
+  (sms: SmsFactor): Routes =>
   (app, { authenticate, requireRecentAuth }) => {
     const tags = ['mfa'];
 

@@ -4,7 +4,6 @@ import { requestContext } from '../../../http/context.js';
 import { errorResponses, noContent } from '../../../http/schemas.js';
 import type { Routes } from '../../../http/types.js';
 import { AUTHENTICATED_ROUTE_CODES } from '../../../shared/common-errors.js';
-import type { FactorLifecycle } from '../lifecycle.js';
 import type { TotpFactor } from '../factors/totp.js';
 import { totpConfirmBody, totpConfirmResponse, totpEnrolResponse } from '../schemas.js';
 
@@ -14,7 +13,7 @@ const noInput = z.strictObject({}).nullish();
 
 /** POST /v1/me/mfa/totp (set-up), /confirm (turn on), DELETE /v1/me/mfa/totp (step-up). */
 export const totpRoutes =
-  (totp: TotpFactor, _lifecycle: FactorLifecycle): Routes =>
+  (totp: TotpFactor): Routes =>
   (app, { authenticate, requireRecentAuth }) => {
     const tags = ['mfa'];
 

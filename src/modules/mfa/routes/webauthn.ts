@@ -4,7 +4,6 @@ import { requestContext } from '../../../http/context.js';
 import { displayName, errorResponses, noContent, uuid } from '../../../http/schemas.js';
 import type { Routes } from '../../../http/types.js';
 import { AUTHENTICATED_ROUTE_CODES } from '../../../shared/common-errors.js';
-import type { FactorLifecycle } from '../lifecycle.js';
 import type { WebauthnFactor } from '../factors/webauthn.js';
 import { asRegistration, registrationResponse, TRANSPORTS } from '../factors/webauthn/responses.js';
 import { enabledResponse } from '../schemas.js';
@@ -56,7 +55,7 @@ const renameBody = z.strictObject({ name: credentialName });
 
 /** /v1/me/webauthn/*: register a security key or passkey, list, rename and remove them. */
 export const webauthnRoutes =
-  (webauthn: WebauthnFactor, _lifecycle: FactorLifecycle): Routes =>
+  (webauthn: WebauthnFactor): Routes =>
   (app, { authenticate, requireRecentAuth }) => {
     const tags = ['mfa'];
 

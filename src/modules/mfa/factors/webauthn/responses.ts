@@ -27,13 +27,18 @@ export const TRANSPORTS = [
   'usb',
 ] as const satisfies AuthenticatorTransportFuture[];
 
+/** What every `PublicKeyCredential.toJSON()` has around its `response`. */
+const credentialEnvelope = {
+  id: credentialId,
+  rawId: credentialId,
+  type: z.literal('public-key'),
+  authenticatorAttachment: attachment,
+  clientExtensionResults: extensionResults,
+};
+
 export const registrationResponse = z
   .object({
-    id: credentialId,
-    rawId: credentialId,
-    type: z.literal('public-key'),
-    authenticatorAttachment: attachment,
-    clientExtensionResults: extensionResults,
+    ...credentialEnvelope,
     response: z.object({
       clientDataJSON: base64url(4096),
       attestationObject: base64url(32768),
@@ -48,11 +53,7 @@ export const registrationResponse = z
 
 export const authenticationResponse = z
   .object({
-    id: credentialId,
-    rawId: credentialId,
-    type: z.literal('public-key'),
-    authenticatorAttachment: attachment,
-    clientExtensionResults: extensionResults,
+    ...credentialEnvelope,
     response: z.object({
       clientDataJSON: base64url(4096),
       authenticatorData: base64url(16384),
