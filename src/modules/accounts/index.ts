@@ -9,8 +9,8 @@ import type { SessionService } from '../sessions/index.js';
 import { createPasswordHasher, type Argon2Params } from './password-hasher.js';
 import { createPasswordThrottle, type ThrottlePolicy } from './password-throttle.js';
 import { createMailCooldown } from './mail-cooldown.js';
-import { accountRoutes, type MfaSummaryOf } from './routes.js';
-import { createAccountService } from './service.js';
+import { accountRoutes } from './routes.js';
+import { createAccountService, type MfaSummaryOf } from './service.js';
 import type { AppLinks } from './account-mail.js';
 import { createAccountStore } from './store.js';
 
@@ -55,8 +55,9 @@ export function createAccountsModule(deps: Deps) {
     links: deps.links,
     requireEmailVerification: deps.requireEmailVerification,
     credentialChanged: deps.credentialChanged,
+    mfaSummary: deps.mfaSummary,
   });
-  return { service, hasher, routes: accountRoutes(service, deps.mfaSummary) };
+  return { service, hasher, routes: accountRoutes(service) };
 }
 
 export type { AccountService, LocksSet, PasswordCheck, Profile } from './service.js';

@@ -3,31 +3,16 @@ import { authOf } from '../../http/principal.js';
 import { requestContext } from '../../http/context.js';
 import { accepted, errorResponses, noContent } from '../../http/schemas.js';
 import type { AccountService } from './service.js';
-import { toProfile } from './service.js';
-import {
-  changePasswordBody,
-  deleteMeBody,
-  emailBody,
-  patchMeBody,
-  profile,
-  resetBody,
-  signupBody,
-  verifyBody,
-  type MfaSummary,
-} from './schemas.js';
+import { changePasswordBody, deleteMeBody, emailBody, patchMeBody, profile, resetBody, signupBody, verifyBody } from './schemas.js';
 import { AUTHENTICATED_ROUTE_CODES } from '../../shared/common-errors.js';
 
 const ACCEPTED = { status: 'accepted' as const };
-const NO_FACTORS: MfaSummary = { enabled: false, methods: [], factors: [], backup_codes_remaining: 0 };
 const AUTH = AUTHENTICATED_ROUTE_CODES;
 const POLICY = ['PASSWORD_TOO_SHORT', 'PASSWORD_TOO_LONG', 'PASSWORD_TOO_COMMON', 'PASSWORD_CONTAINS_EMAIL'];
 const REENTRY = ['INVALID_PASSWORD', 'PASSWORD_ATTEMPTS_THROTTLED'];
 
-/** The profile's second-factor section comes from the mfa module, which depends on accounts (hence a function). */
-export type MfaSummaryOf = (userId: string) => Promise<MfaSummary>;
-
 export const accountRoutes =
-  (accounts: AccountService, mfaSummary: MfaSummaryOf): Routes =>
+  (accounts: AccountService): Routes =>
   (app, { authenticate, requireRecentAuth, publicRateLimit }) => {
     const tags = ['accounts'];
     const config = { rateLimit: publicRateLimit };
@@ -84,10 +69,7 @@ export const accountRoutes =
       '/v1/me',
       { preHandler: authenticate, schema: { tags, response: { 200: profile, ...errorResponses(...AUTH, 'USER_NOT_FOUND') } } },
       async (req) => {
-        const { userId } = authOf(req);
-        const user = await accounts.getProfile(userId);
-        // Most accounts have no factor: their row says so, and the factors are not read.
-        return { ...toProfile(user), mfa: user.mfa_enabled ? await mfaSummary(userId) : NO_FACTORS };
+        return accounts.view(await accounts.getProfile(authOf(req).userId));
       },
     );
 
@@ -98,9 +80,7 @@ export const accountRoutes =
         schema: { tags, body: patchMeBody, response: { 200: profile, ...errorResponses(...AUTH, 'USER_NOT_FOUND') } },
       },
       async (req) => {
-        const { userId } = authOf(req);
-        const user = await accounts.updateProfile(userId, req.body, requestContext(req));
-        return { ...toProfile(user), mfa: user.mfa_enabled ? await mfaSummary(userId) : NO_FACTORS };
+        return accounts.view(await accounts.updateProfile(authOf(req).userId, req.body, requestContext(req)));
       },
     );
 

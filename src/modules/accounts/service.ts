@@ -10,6 +10,7 @@ import { accountError } from './errors.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { checkPassword } from './password-policy.js';
 import type { AccountStore, UserRow } from './store.js';
+import type { MfaSummary } from './schemas.js';
 import { emails } from './emails.js';
 import type { MailCooldown } from './mail-cooldown.js';
 import { createAccountMail, type AppLinks } from './account-mail.js';
@@ -32,7 +33,13 @@ type Deps = {
   requireEmailVerification: boolean;
   /** After a committed password change, reset or deletion (mfa ends the logins parked under the old password). */
   credentialChanged: (userId: string) => Promise<void>;
+  /** GET /v1/me's `mfa` section: the mfa module builds it (and depends on accounts), so it is asked at request time. */
+  mfaSummary: MfaSummaryOf;
 };
+
+/** The profile's second-factor section, from the mfa module. */
+export type MfaSummaryOf = (userId: string) => Promise<MfaSummary>;
+const NO_FACTORS: MfaSummary = { enabled: false, methods: [], factors: [], backup_codes_remaining: 0 };
 
 export type Profile = {
   id: string;
@@ -215,6 +222,11 @@ export function createAccountService(deps: Deps) {
     async confirmPassword(userId: string, password: string, context: AuditContext) {
       const user = await this.getProfile(userId);
       await confirmPassword(user, password, context, 'The password is not correct.');
+    },
+
+    /** The profile as the API shows it. Most accounts have no factor: their row says so, and the factors are not read. */
+    async view(user: UserRow) {
+      return { ...toProfile(user), mfa: user.mfa_enabled ? await deps.mfaSummary(user.id) : NO_FACTORS };
     },
 
     /** For the sessions table, which shows whose sessions they are. */
