@@ -33,6 +33,7 @@ import { createSessionsModule } from './modules/sessions/index.js';
 import { createAccountsModule } from './modules/accounts/index.js';
 import { createLoginModule } from './modules/login/index.js';
 import { createMfaModule } from './modules/mfa/index.js';
+import { createOrgsModule } from './modules/orgs/index.js';
 import { authOf } from './http/principal.js';
 
 export type AppDeps = {
@@ -130,6 +131,8 @@ export async function composeApp(config: Config, deps: AppDeps) {
     tokens,
     // Accounts is built next and depends on sessions; the sessions table only asks it at request time.
     userEmail: (userId) => accounts.service.emailOf(userId),
+    // Orgs is built later and depends on sessions; a session's org claims are asked for at issue time.
+    orgGrants: (input) => orgs.access.grant(input),
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
     reuseGraceSeconds: config.refreshReuseGraceSeconds,
@@ -152,6 +155,8 @@ export async function composeApp(config: Config, deps: AppDeps) {
     // Mfa is built next and depends on accounts; the profile only asks it at request time.
     mfaSummary: (userId) => mfa.service.summary(userId),
     credentialChanged: (userId) => mfa.credentialChanged(userId),
+    // Orgs depends on accounts; it may refuse a deletion (the last Owner of an org).
+    beforeDeletion: (userId, tx, context) => orgs.service.beforeAccountDeletion(userId, tx, context),
   });
   const mfa = createMfaModule({
     db,
@@ -175,10 +180,22 @@ export async function composeApp(config: Config, deps: AppDeps) {
     },
     webauthn: config.webauthn,
   });
+  const orgs = createOrgsModule({
+    db,
+    withTransaction,
+    clock,
+    audit: audit.service,
+    sessions: sessions.service,
+    people: {
+      peopleOf: (ids) => accounts.service.peopleOf(ids),
+      factorKindsOf: (ids) => mfa.service.factorKindsOf(ids),
+    },
+  });
   const login = createLoginModule({
     accounts: accounts.service,
     sessions: sessions.service,
     mfa: mfa.service,
+    orgs: orgs.service,
     passkeys: mfa.factors.webauthn.passkeys,
     audit: audit.service,
     onOutcome: (outcome) => metrics.logins.inc({ outcome }),
@@ -187,7 +204,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
   // Who is calling: the first authenticator that recognises the request decides.
   const accessTokenChecks: AccessTokenChecks = {
     verify: (token) => tokens.accessTokens.verify(token),
-    isRevoked: (claims) => sessions.service.isRevoked(claims.sid),
+    revocation: (claims) => sessions.service.tokenRevocation(claims),
   };
   // CSRF secrets come from the keyring so every instance accepts every other's tokens.
   const csrf = createCsrf(keyring.deriveSecrets('tessera/csrf/v1'));
@@ -208,7 +225,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
   };
 
   opsRoutes(app, { db, kv, metrics, metricsAccess: config.metrics });
-  for (const module of [tokens, login, sessions, accounts, mfa, audit]) await module.routes(app, kit);
+  for (const module of [tokens, login, sessions, accounts, mfa, orgs, audit]) await module.routes(app, kit);
   app.addHook('onClose', async () => tokens.keys.stop());
   // Detached audit events still queued are written before the pools close.
   app.addHook('onClose', async () => audit.service.drain());
@@ -223,7 +240,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
   return {
     app,
     metricsApp,
-    modules: { audit, tokens, sessions, accounts, mfa, login },
+    modules: { audit, tokens, sessions, accounts, mfa, orgs, login },
   };
 }
 

@@ -16,6 +16,7 @@ const BEARER_CHALLENGES: Record<string, string> = {
   AUTHENTICATION_REQUIRED: 'Bearer',
   INVALID_TOKEN: 'Bearer error="invalid_token"',
   SESSION_REVOKED: 'Bearer error="invalid_token"',
+  TOKEN_STALE: 'Bearer error="invalid_token", error_description="roles changed; refresh"',
 };
 
 /** The response headers an error implies; services never set headers themselves. */

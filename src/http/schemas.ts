@@ -32,6 +32,10 @@ export const problem = z.object({
   request_id: z.string(),
   errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
   retry_after: z.number().int().optional(),
+  // LAST_OWNER on account deletion: the orgs that would be left without an Owner.
+  orgs: z.array(z.object({ id: z.string(), name: z.string() })).optional(),
+  // ROLE_UNKNOWN: the role keys the org does not have.
+  roles: z.array(z.string()).optional(),
   missing: z.array(z.string()).optional(),
   // MFA: wrong codes left on an mfa_token; what a step-up or a login can be completed with.
   attempts_remaining: z.number().int().optional(),

@@ -32,6 +32,8 @@ export type AccessTokenClaims = {
   aal: number;
   pat_id?: string;
   client_id?: string;
+  /** RFC 8693 actor: present when the user acts in a client org through the agency named here. */
+  act?: { org_id: string };
 };
 
 /** Asymmetric algorithms only: a symmetric one would let anyone holding the public key sign. */

@@ -20,6 +20,8 @@ export const authError = defineErrors({
   AUTHENTICATION_REQUIRED: [401, 'Authentication required'],
   INVALID_TOKEN: [401, 'Invalid access token'],
   SESSION_REVOKED: [401, 'Session revoked'],
+  // The token's org roles changed since it was issued: refresh (the session is fine).
+  TOKEN_STALE: [401, 'Access token out of date'],
   CSRF_TOKEN_INVALID: [403, 'CSRF token missing or invalid'],
   PERMISSION_DENIED: [403, 'Permission denied'],
   // Step-up: the route needs a recent authentication (aal2, or the password for users without a factor).
@@ -30,4 +32,4 @@ export const authError = defineErrors({
 export const FRAMEWORK_CODES: ReadonlySet<string> = new Set(requestError.codes);
 
 /** What any route behind `authenticate` may answer (CSRF for cookie-authenticated unsafe requests). */
-export const AUTHENTICATED_ROUTE_CODES = ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'SESSION_REVOKED', 'CSRF_TOKEN_INVALID'] as const;
+export const AUTHENTICATED_ROUTE_CODES = ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'SESSION_REVOKED', 'TOKEN_STALE', 'CSRF_TOKEN_INVALID'] as const;

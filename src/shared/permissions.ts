@@ -1,11 +1,12 @@
 /**
  * The permission catalogue: every permission Tessera knows, with a description a UI can show.
  * Tessera enforces the first group itself; the second it carries in tokens for the services
- * that use them. Roles (the organizations issue) are sets of these strings.
+ * that use them. Roles (src/modules/orgs/presets.ts and custom roles) are sets of these strings.
  */
 export const PERMISSIONS = {
   // Enforced by Tessera.
-  'org:manage': 'Rename the organization, change its security policy and delete it',
+  'org:manage': 'Rename the organization and change its security policy',
+  'org:delete': 'Delete the organization',
   'billing:manage': 'Change the plan and billing details',
   'members:read': 'See the team: members, their roles, last login and MFA status',
   'members:invite': 'Invite people to the organization',
@@ -18,9 +19,11 @@ export const PERMISSIONS = {
   'clients:manage': 'Create and manage client organizations (agencies)',
   // Carried in tokens for the products' own services.
   'compliance:manage': 'Manage compliance programmes, policies and assessments',
+  'compliance:read': 'Read compliance programmes, policies and assessments',
   'processing:manage': 'Manage processing activities and their legal bases',
   'reports:read': 'Read reports',
   'customers:read': 'See customers',
+  'customers:assigned': 'Work on the customers assigned to them',
   'customers:write': 'Create and edit customers',
   'orders:write': 'Create and edit orders',
 } as const satisfies Record<string, string>;

@@ -62,6 +62,8 @@ const servicesOf = (m: Modules) => ({
   accounts: m.accounts.service,
   hasher: m.accounts.hasher,
   mfa: m.mfa.service,
+  orgs: m.orgs.service,
+  orgMembers: m.orgs.members,
 });
 
 /**

@@ -136,6 +136,66 @@ export interface MfaBackupCodesTable {
   created_at: Timestamp;
 }
 
+export type OrgPlan = 'starter' | 'professional' | 'enterprise';
+export type RolePreset = 'compliance' | 'crm';
+
+export interface OrgsTable {
+  id: string;
+  name: string;
+  slug: string;
+  plan: ColumnType<OrgPlan, OrgPlan | undefined, OrgPlan>;
+  role_preset: RolePreset;
+  security_policy: ColumnType<Record<string, unknown>, string | undefined, string>;
+  mfa_required_since: NullableTimestamp;
+  managed_by: string | null;
+  agency_permissions: ColumnType<string[], string[] | undefined, string[]>;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface OrgRolesTable {
+  id: string;
+  org_id: string;
+  key: string;
+  name: string;
+  description: ColumnType<string, string | undefined, string>;
+  permissions: string[];
+  builtin: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface OrgMembersTable {
+  org_id: string;
+  user_id: string;
+  joined_at: Timestamp;
+  roles_changed_at: Timestamp;
+}
+
+export interface OrgMemberRolesTable {
+  org_id: string;
+  user_id: string;
+  role_id: string;
+}
+
+export interface OrgInvitationsTable {
+  id: string;
+  org_id: string;
+  email: string;
+  email_normalized: string;
+  name: string;
+  roles: string[];
+  token_hash: Buffer;
+  invited_by: string | null;
+  expires_at: Timestamp;
+  sent_at: Timestamp;
+  accepted_at: NullableTimestamp;
+  accepted_by: string | null;
+  revoked_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   email_tokens: EmailTokensTable;
@@ -146,4 +206,9 @@ export interface Database {
   audit_events: AuditEventsTable;
   mfa_factors: MfaFactorsTable;
   mfa_backup_codes: MfaBackupCodesTable;
+  orgs: OrgsTable;
+  org_roles: OrgRolesTable;
+  org_members: OrgMembersTable;
+  org_member_roles: OrgMemberRolesTable;
+  org_invitations: OrgInvitationsTable;
 }

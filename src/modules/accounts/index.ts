@@ -10,7 +10,7 @@ import { createPasswordHasher, type Argon2Params } from './password-hasher.js';
 import { createPasswordThrottle, type ThrottlePolicy } from './password-throttle.js';
 import { createMailCooldown } from './mail-cooldown.js';
 import { accountRoutes } from './routes.js';
-import { createAccountService, type MfaSummaryOf } from './service.js';
+import { createAccountService, type BeforeDeletion, type MfaSummaryOf } from './service.js';
 import type { AppLinks } from './account-mail.js';
 import { createAccountStore } from './store.js';
 
@@ -36,6 +36,8 @@ type Deps = {
   mfaSummary: MfaSummaryOf;
   /** After a committed password change, reset or deletion: the mfa module ends logins parked under the old password. */
   credentialChanged: (userId: string) => Promise<void>;
+  /** Orgs' say before an account is deleted (it may refuse: the last Owner of an org). */
+  beforeDeletion: BeforeDeletion;
 };
 
 /** Accounts and their password: signup, verification, profile, password change and reset, deletion. */
@@ -55,6 +57,7 @@ export function createAccountsModule(deps: Deps) {
     links: deps.links,
     requireEmailVerification: deps.requireEmailVerification,
     credentialChanged: deps.credentialChanged,
+    beforeDeletion: deps.beforeDeletion,
     mfaSummary: deps.mfaSummary,
   });
   return { service, hasher, routes: accountRoutes(service) };

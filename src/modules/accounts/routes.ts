@@ -92,7 +92,8 @@ export const accountRoutes =
         schema: {
           tags,
           body: deleteMeBody,
-          response: { 204: noContent, ...errorResponses(...AUTH, 'USER_NOT_FOUND', 'REAUTHENTICATION_REQUIRED', ...REENTRY) },
+          // LAST_OWNER: the account is some org's last Owner (the orgs are listed).
+          response: { 204: noContent, ...errorResponses(...AUTH, 'USER_NOT_FOUND', 'REAUTHENTICATION_REQUIRED', 'LAST_OWNER', ...REENTRY) },
         },
       },
       async (req, reply) => {

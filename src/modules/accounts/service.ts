@@ -33,6 +33,7 @@ type Deps = {
   requireEmailVerification: boolean;
   /** After a committed password change, reset or deletion (mfa ends the logins parked under the old password). */
   credentialChanged: (userId: string) => Promise<void>;
+  beforeDeletion: BeforeDeletion;
   /** GET /v1/me's `mfa` section: the mfa module builds it (and depends on accounts), so it is asked at request time. */
   mfaSummary: MfaSummaryOf;
 };
@@ -230,6 +231,12 @@ export function createAccountService(deps: Deps) {
     },
 
     /** For the sessions table, which shows whose sessions they are. */
+    /** Name, email and MFA status of several accounts (the team list), by id; missing ids are gone accounts. */
+    async peopleOf(userIds: readonly string[]) {
+      const rows = await store.findByIds(userIds);
+      return new Map(rows.map((u) => [u.id, { name: u.name, email: u.email, mfaEnabled: u.mfa_enabled, verified: u.email_verified_at !== null }]));
+    },
+
     async emailOf(userId: string): Promise<string> {
       return (await this.getProfile(userId)).email;
     },
@@ -303,6 +310,7 @@ export function createAccountService(deps: Deps) {
       const user = await this.getProfile(userId);
       await confirmPassword(user, password, context, 'The password is not correct.');
       await withTransaction(async (tx) => {
+        await deps.beforeDeletion(userId, tx, context);
         // The account row first: a password change locks it first too, and a login's session
         // insert waits on it, so they queue behind the deletion (and find the account gone)
         // instead of deadlocking with it.
@@ -316,5 +324,11 @@ export function createAccountService(deps: Deps) {
     },
   };
 }
+
+/**
+ * Runs first in the deletion's transaction, before the account row is locked (orgs lock their rows
+ * before anything of the account's, everywhere); throws to refuse the deletion.
+ */
+export type BeforeDeletion = (userId: string, tx: Tx, context: AuditContext) => Promise<void>;
 
 export type AccountService = ReturnType<typeof createAccountService>;

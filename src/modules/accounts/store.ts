@@ -31,6 +31,11 @@ export function createAccountStore(db: Db, clock: Clock) {
         .executeTakeFirst();
       return !!row;
     },
+    /** Several accounts at once (the team list). */
+    findByIds(ids: readonly string[]) {
+      if (ids.length === 0) return Promise.resolve([] as UserRow[]);
+      return db.selectFrom('users').selectAll().where('id', 'in', ids).execute();
+    },
     findByEmail(email: string) {
       return db.selectFrom('users').selectAll().where('email_normalized', '=', normalizeEmail(email)).executeTakeFirst();
     },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { requestContext } from '../../http/context.js';
 import { cookieResponse } from '../../http/cookies.js';
-import { errorResponses } from '../../http/schemas.js';
+import { errorResponses, uuid } from '../../http/schemas.js';
 import type { Routes } from '../../http/types.js';
 import { webauthnAssertion } from '../mfa/index.js';
 import type { PasskeyLogin } from './passkey.js';
@@ -21,6 +21,7 @@ const passkeyBody = z.strictObject({
     .regex(/^[A-Za-z0-9_-]+$/),
   response: webauthnAssertion,
   mode: z.enum(['token', 'cookie']).default('token'),
+  org_id: uuid.optional(),
 });
 
 /** POST /v1/login/passkey/options and /v1/login/passkey: passwordless login with a passkey. */
@@ -47,12 +48,16 @@ export const passkeyRoutes =
           tags,
           body: passkeyBody,
           // USER_NOT_FOUND: the account was deleted while this login was on its way.
-          response: { 200: completedResponse, ...errorResponses('PASSKEY_INVALID', 'USER_NOT_FOUND') },
+          // ORG_*: org_id names an org the account is not in, or whose policy does not take a passkey.
+          response: {
+            200: completedResponse,
+            ...errorResponses('PASSKEY_INVALID', 'USER_NOT_FOUND', 'ORG_ACCESS_DENIED', 'ORG_FACTOR_NOT_ALLOWED', 'ORG_MFA_REQUIRED'),
+          },
         },
       },
       async (req, reply) => {
-        const { challenge_id, response, mode } = req.body;
-        const { pair } = await passkeys.login({ challengeId: challenge_id, response, mode }, requestContext(req));
+        const { challenge_id, response, mode, org_id } = req.body;
+        const { pair } = await passkeys.login({ challengeId: challenge_id, response, mode, orgId: org_id }, requestContext(req));
         reply.header('cache-control', 'no-store');
         return mode === 'cookie' ? cookieResponse(reply, pair, csrf, cookieSecure) : pair;
       },

@@ -3,6 +3,8 @@ import { defineErrors } from '../../shared/errors.js';
 import type { AuditService } from '../audit/index.js';
 import type { Passkeys } from '../mfa/index.js';
 import type { TokenPair } from '../sessions/index.js';
+import { orgError } from '../orgs/errors.js';
+import type { OrgAccessCheck } from './service.js';
 
 export const passkeyError = defineErrors({
   // One answer for every refusal (expired or reused challenge, unknown credential, wrong user
@@ -10,7 +12,15 @@ export const passkeyError = defineErrors({
   PASSKEY_INVALID: [401, 'Passkey not accepted'],
 } as const);
 
-type OpenSession = (userId: string, orgId: string | null, amr: string[], aal: number, context: RequestContext) => Promise<TokenPair>;
+type OpenSession = (
+  userId: string,
+  orgId: string | null,
+  amr: string[],
+  aal: number,
+  context: RequestContext,
+  proved?: Record<string, unknown>,
+  org?: OrgAccessCheck,
+) => Promise<TokenPair>;
 
 /**
  * Passwordless login: a passkey alone opens an aal2 session. The WebAuthn ceremony is the mfa
@@ -29,6 +39,8 @@ export function createPasskeyLogin(deps: {
   passkeys: Passkeys;
   audit: AuditService;
   open: OpenSession;
+  /** For a login with org_id: the member's access and the policy's rule for a passkey (WebAuthn). */
+  orgAccess: (userId: string, orgId: string, methods: string[]) => Promise<OrgAccessCheck>;
   outcome: (outcome: 'invalid_credentials') => void;
 }) {
   const { passkeys, audit } = deps;
@@ -37,7 +49,7 @@ export function createPasskeyLogin(deps: {
     /** Request options for any passkey of this site, bound to a new challenge_id (5 minutes, one answer). */
     options: () => passkeys.options(),
 
-    async login(input: { challengeId: string; response: unknown; mode: 'token' | 'cookie' }, context: RequestContext) {
+    async login(input: { challengeId: string; response: unknown; mode: 'token' | 'cookie'; orgId?: string }, context: RequestContext) {
       const result = await passkeys.verify(input.challengeId, input.response, context);
       if (!result.ok) {
         audit.recordDetached({
@@ -57,7 +69,12 @@ export function createPasskeyLogin(deps: {
         data: { method: 'passkey', purpose: 'login' },
         context,
       });
-      const pair = await deps.open(result.userId, null, result.amr, 2, context);
+      // A passkey is WebAuthn: an org that does not allow it (past the grace period) refuses the login.
+      const org = input.orgId ? await deps.orgAccess(result.userId, input.orgId, ['webauthn']) : undefined;
+      if (org?.rule.kind === 'enroll') {
+        throw orgError('ORG_FACTOR_NOT_ALLOWED', 'This organization does not accept passkeys; sign in with an allowed factor.');
+      }
+      const pair = await deps.open(result.userId, input.orgId ?? null, result.amr, 2, context, undefined, org);
       return { pair, mode: input.mode };
     },
   };

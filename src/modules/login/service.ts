@@ -3,6 +3,7 @@ import type { AccountService, LocksSet } from '../accounts/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { LoginMethod, MfaService, Proof } from '../mfa/index.js';
 import type { SessionService, TokenPair } from '../sessions/index.js';
+import type { EnrollableFactor, LoginAccess, OrgService } from '../orgs/index.js';
 import { loginError } from './errors.js';
 
 export type LoginOutcome = 'success' | 'invalid_credentials' | 'throttled' | 'mfa_required';
@@ -11,7 +12,11 @@ export type LoginMode = 'token' | 'cookie';
 export type LoginInput = { email: string; password: string; orgId?: string; deviceTokens?: readonly string[]; mode?: LoginMode };
 export type LoginResult =
   | { status: 'authenticated'; pair: TokenPair; deviceToken: string }
-  | { status: 'mfa_required'; mfaToken: string; methods: LoginMethod[]; deviceToken: string };
+  | { status: 'mfa_required'; mfaToken: string; methods: LoginMethod[]; deviceToken: string }
+  | { status: 'mfa_enrollment_required'; mfaToken: string; methods: EnrollableFactor[]; deviceToken: string };
+
+/** The org side of a login for an org (orgs' loginAccess): the member's access and the policy's rule. */
+export type OrgAccessCheck = LoginAccess;
 
 /**
  * The login flow: it orchestrates accounts (who is this, and is the password right), mfa (is a
@@ -23,10 +28,11 @@ export function createLoginService(deps: {
   accounts: AccountService;
   sessions: SessionService;
   mfa: MfaService;
+  orgs: Pick<OrgService, 'loginAccess' | 'grantFor'>;
   audit: AuditService;
   onOutcome?: (outcome: LoginOutcome) => void;
 }) {
-  const { accounts, sessions, mfa, audit } = deps;
+  const { accounts, sessions, mfa, orgs, audit } = deps;
   const outcome = (o: LoginOutcome) => deps.onOutcome?.(o);
 
   /** A lock that a guess just set is the start of a lockout: audited, once per lock (not per refused attempt). */
@@ -41,7 +47,10 @@ export function createLoginService(deps: {
     }
   }
 
-  /** Opens the session; `proved` (the second factor's method and what it reported) goes into the login's audit event. */
+  /**
+   * Opens the session; `proved` (the second factor's method and what it reported) goes into the
+   * login's audit event. `org`: the org access the login just checked (else sessions resolves it).
+   */
   async function open(
     userId: string,
     orgId: string | null,
@@ -49,10 +58,13 @@ export function createLoginService(deps: {
     aal: number,
     context: RequestContext,
     proved?: Record<string, unknown>,
+    org?: OrgAccessCheck,
   ) {
-    const pair = await sessions.start({ userId, orgId, amr, aal, context });
+    const grant = org ? orgs.grantFor(org.access, aal) : undefined;
+    const pair = await sessions.start({ userId, orgId, grant, amr, aal, context });
     audit.recordDetached({
       action: 'session.login',
+      orgId,
       actorId: userId,
       targetType: 'session',
       targetId: pair.session_id,
@@ -80,28 +92,31 @@ export function createLoginService(deps: {
         throw loginError('INVALID_CREDENTIALS', 'The email or password is not correct, or the address has not been confirmed yet.');
       }
       const { user } = check;
-      // Organizations and memberships arrive later; until then no org can be vouched for.
-      if (input.orgId) throw loginError('ORG_ACCESS_DENIED', 'You are not a member of that organization.');
       // Null only without a confirmed factor; an empty list still takes the second step (fail closed).
-      const methods = await mfa.loginMethods(user.id);
-      if (methods !== null) {
-        const mfaToken = await mfa.openLogin(
-          {
-            userId: user.id,
-            orgId: null,
-            mode: input.mode ?? 'token',
-            amr: ['pwd'],
-            purpose: 'mfa',
-            methods,
-          },
+      const accountMethods = await mfa.loginMethods(user.id);
+      // For an org: its member only (403 otherwise, and only once the password was right), and its policy's rule.
+      const org = input.orgId ? await orgs.loginAccess(user.id, input.orgId, accountMethods) : undefined;
+      const park = async (purpose: 'mfa' | 'enroll', methods: LoginMethod[]) =>
+        mfa.openLogin(
+          { userId: user.id, orgId: input.orgId ?? null, mode: input.mode ?? 'token', amr: ['pwd'], purpose, methods },
           // The hash this password was just checked against: a change committed since ends the login.
           user.password_hash,
         );
-        audit.recordDetached({ action: 'session.mfa_required', actorId: user.id, data: { methods }, context });
+      if (org?.rule.kind === 'enroll') {
+        const methods = org.rule.factors;
+        const mfaToken = await park('enroll', methods);
+        audit.recordDetached({ action: 'session.mfa_enrollment_required', orgId: input.orgId, actorId: user.id, data: { methods }, context });
+        outcome('mfa_required');
+        return { status: 'mfa_enrollment_required', mfaToken, methods, deviceToken: check.deviceToken };
+      }
+      const methods = org?.rule.kind === 'methods' ? (org.rule.methods as LoginMethod[]) : accountMethods;
+      if (methods !== null) {
+        const mfaToken = await park('mfa', methods);
+        audit.recordDetached({ action: 'session.mfa_required', orgId: input.orgId, actorId: user.id, data: { methods }, context });
         outcome('mfa_required');
         return { status: 'mfa_required', mfaToken, methods, deviceToken: check.deviceToken };
       }
-      const pair = await open(user.id, null, ['pwd'], 1, context);
+      const pair = await open(user.id, input.orgId ?? null, ['pwd'], 1, context, undefined, org);
       return { status: 'authenticated', pair, deviceToken: check.deviceToken };
     },
 

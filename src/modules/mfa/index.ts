@@ -93,6 +93,8 @@ export function createMfaModule(deps: Deps) {
     accounts: deps.accounts,
     audit: deps.audit,
     clock: deps.clock,
+    // What an enroll-purpose mfa_token can set up (an org policy requires a factor at login).
+    enrolment: { totp, sms, webauthn },
   });
 
   const routes: Routes = async (app, kit) => {
@@ -136,7 +138,10 @@ export type { MfaService } from './service.js';
 export type { LoginMethod, Proof } from './factor.js';
 export { RECENT_AUTH_SECONDS } from './service.js';
 export { MFA_TOKEN_TTL_SECONDS } from './login-attempts.js';
-export { loginMethod } from './schemas.js';
+export { loginMethod, totpEnrolResponse } from './schemas.js';
+export type { EnrolledLogin, EnrolMethod } from './enrollment.js';
+/** The shape of a WebAuthn registration (`PublicKeyCredential.toJSON()`), for routes that take one. */
+export { registrationResponse as webauthnRegistration } from './factors/webauthn/responses.js';
 /** The shape of a WebAuthn assertion (`PublicKeyCredential.toJSON()`), for routes that take one. */
 export { authenticationResponse as webauthnAssertion } from './factors/webauthn/responses.js';
 export type { Passkeys } from './factors/webauthn/passkeys.js';

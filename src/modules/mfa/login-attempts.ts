@@ -17,6 +17,12 @@ export type PendingLogin = {
   /** 'mfa': any listed method completes it. 'enroll': only enrolling and confirming a factor does (org policy). */
   purpose: 'mfa' | 'enroll';
   methods: LoginMethod[];
+  /**
+   * 'enroll' only: a random id the factor set-up is bound to in place of a session id (there is
+   * no session yet), so a set-up started with this token can be confirmed with this token alone.
+   * It is no session's id: the confirm's "lift the confirming session to aal 2" finds no row.
+   */
+  enrolId?: string;
   /** Per method, what its factor carries to the second step (`SecondFactor.carry`). */
   carried?: Partial<Record<LoginMethod, unknown>>;
   /** The fingerprint of the password hash the first step checked (credential-marks.ts): a change or reset ends the login. */
@@ -30,6 +36,9 @@ export const MFA_TOKEN_MAX_FAILURES = 5;
 const recordKey = (id: string) => `tessera:{mfa}:login:${id}`;
 const failuresKey = (id: string) => `tessera:{mfa}:login:${id}:failures`;
 const doneKey = (id: string) => `tessera:{mfa}:login:${id}:done`;
+const busyKey = (id: string) => `tessera:{mfa}:login:${id}:busy`;
+// Longer than any confirmation takes; a crashed one holds the attempt no longer than this.
+const BUSY_SECONDS = 30;
 
 export function createLoginAttempts(kv: KeyValueStore) {
   const idOf = (token: string) => sha256(token).toString('base64url');
@@ -88,6 +97,19 @@ export function createLoginAttempts(kv: KeyValueStore) {
       const won = await kv.setIfAbsent(doneKey(id), '1', MFA_TOKEN_TTL_SECONDS);
       if (won) await kv.del(recordKey(id));
       return won;
+    },
+
+    /**
+     * Enrolment at login: one confirmation at a time per attempt (false when another holds it), so
+     * that of two set-ups confirmed at once (a TOTP code and a key) only one turns a factor on;
+     * `complete` still decides which one logs in. Released with `unhold`, or after 30 seconds.
+     */
+    async hold(id: string): Promise<boolean> {
+      return kv.setIfAbsent(busyKey(id), '1', BUSY_SECONDS);
+    },
+
+    async unhold(id: string): Promise<void> {
+      await kv.del(busyKey(id));
     },
   };
 }

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../infra/clock.js';
 import { authError } from '../../shared/common-errors.js';
 import type { AccountService } from '../accounts/index.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import type { SessionService } from '../sessions/index.js';
 import { mfaEmails, type Notices } from './emails.js';
+import { createLoginEnrolment, type EnrolmentFactors } from './enrollment.js';
 import { mfaError } from './errors.js';
 import type { Attempt, LoginMethod, Proof, SecondFactor, Verified } from './factor.js';
 import type { FailureBudget, Refusal } from './failure-budget.js';
@@ -30,6 +32,8 @@ type Deps = {
   accounts: AccountService;
   audit: AuditService;
   clock: Clock;
+  /** The set-ups an enroll-purpose mfa_token may run (enrollment.ts); absent, it can set up none. */
+  enrolment?: EnrolmentFactors;
 };
 
 const unique = (values: string[]) => [...new Set(values)];
@@ -162,7 +166,10 @@ export function createMfaService(deps: Deps) {
      * the hash the first step checked the password against (not one read now, which a change
      * committed in between could already have replaced).
      */
-    async openLogin(pending: Omit<PendingLogin, 'createdAt' | 'credential' | 'carried'>, passwordHash: string): Promise<string> {
+    async openLogin(
+      pending: Omit<PendingLogin, 'createdAt' | 'credential' | 'carried' | 'enrolId'>,
+      passwordHash: string,
+    ): Promise<string> {
       const credential = passwordFingerprint(passwordHash);
       // USER_NOT_FOUND when the account was deleted while this login was on its way.
       const [, confirmed] = await Promise.all([
@@ -173,7 +180,9 @@ export function createMfaService(deps: Deps) {
       const carried: PendingLogin['carried'] = {};
       for (const factor of deps.factors)
         if (factor.carry && pending.methods.includes(factor.method)) carried[factor.method] = factor.carry(confirmed);
-      return attempts.open({ ...pending, credential, carried }, clock.now());
+      // An enrolment binds its set-up to this id (no session exists yet): to this login attempt only.
+      const enrolId = pending.purpose === 'enroll' ? { enrolId: randomUUID() } : {};
+      return attempts.open({ ...pending, ...enrolId, credential, carried }, clock.now());
     },
 
     /** The first half of a two-step method (SMS: send the code; WebAuthn: request options). */
@@ -231,6 +240,9 @@ export function createMfaService(deps: Deps) {
       const proved = { method, ...(verified.factorId ? { factor_id: verified.factorId } : {}), ...verified.data };
       return { pending, amr: unique([...pending.amr, ...verified.amr]), aal: 2, proved };
     },
+
+    /** An enroll-purpose mfa_token: set up a factor, and its confirmation completes the login (enrollment.ts). */
+    loginEnrolment: createLoginEnrolment({ factors: deps.enrolment, attempts, pendingLogin }),
 
     /**
      * Step-up: throws REAUTHENTICATION_REQUIRED unless the session authenticated within five
@@ -318,6 +330,9 @@ export function createMfaService(deps: Deps) {
     },
 
     /** What GET /v1/me shows of a user's second factors (never a secret; phones masked). */
+    /** Confirmed factor kinds per account (team lists, org policy checks). */
+    factorKindsOf: (userIds: readonly string[]) => store.confirmedKinds(userIds),
+
     async summary(userId: string) {
       const confirmed = await store.listConfirmed(userId);
       const remaining = confirmed.length ? await deps.backupCodes.remaining(userId) : 0;

@@ -29,6 +29,21 @@ export function createMfaStore(db: Db) {
      * and off, and the backup codes that come with the first and go with the last, then happen
      * one at a time per user.
      */
+    /** The kinds of confirmed factors of several accounts (the team list's policy column). */
+    async confirmedKinds(userIds: readonly string[]): Promise<Map<string, string[]>> {
+      const out = new Map<string, string[]>();
+      if (userIds.length === 0) return out;
+      const rows = await db
+        .selectFrom('mfa_factors')
+        .select(['user_id', 'kind'])
+        .distinct()
+        .where('user_id', 'in', userIds)
+        .where('confirmed_at', 'is not', null)
+        .execute();
+      for (const r of rows) out.set(r.user_id, [...(out.get(r.user_id) ?? []), r.kind]);
+      return out;
+    },
+
     async lockFactors(userId: string, tx: Executor): Promise<void> {
       await tx.selectFrom('mfa_factors').select('id').where('user_id', '=', userId).orderBy('id').forUpdate().execute();
     },

@@ -7,7 +7,7 @@ import type { TokensModule } from '../tokens/index.js';
 import { refreshGrant } from './refresh-grant.js';
 import { createRevocations } from './revocations.js';
 import { sessionRoutes } from './routes.js';
-import { createSessionService } from './service.js';
+import { createSessionService, type OrgGrants } from './service.js';
 import { createSessionStore } from './store.js';
 
 type Deps = {
@@ -19,6 +19,8 @@ type Deps = {
   tokens: Pick<TokensModule, 'accessTokens' | 'grants'>;
   /** The account's email for the sessions table; accounts owns it (and depends on sessions). */
   userEmail: (userId: string) => Promise<string>;
+  /** The org claims of a session's tokens; orgs owns them (and depends on sessions). */
+  orgGrants: OrgGrants;
   accessTokenTtl: number;
   refreshTokenTtl: number;
   reuseGraceSeconds: number;
@@ -44,6 +46,7 @@ export async function createSessionsModule(deps: Deps) {
     revocations,
     audit: deps.audit,
     clock: deps.clock,
+    orgGrants: deps.orgGrants,
     refreshTokenTtl: deps.refreshTokenTtl,
     reuseGraceSeconds: deps.reuseGraceSeconds,
   });
@@ -51,4 +54,5 @@ export async function createSessionsModule(deps: Deps) {
   return { service, revocations, routes: sessionRoutes(service, deps.userEmail) };
 }
 
-export type { SessionService, StartSessionInput, TokenPair } from './service.js';
+export type { SessionService, StartSessionInput, TokenPair, OrgGrant, OrgGrants } from './service.js';
+export { nextNotBefore } from './revocations.js';

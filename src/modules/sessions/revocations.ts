@@ -4,9 +4,30 @@ import type { Clock } from '../../infra/clock.js';
 
 export const REVOCATIONS_CHANNEL = 'tessera:revocations';
 const markKey = (sid: string) => `tessera:{rev}:sid:${sid}`;
+const memberKey = (orgId: string, userId: string) => `tessera:{rev}:onb:${orgId}:${userId}`;
 
 /** A revoked session and until when its revocation matters. */
 export type SessionMark = { sid: string; until: Date };
+
+/** A member's roles in an org changed: their access tokens for it issued before `at` (a whole second, see nextNotBefore) are refused, until `until`. */
+export type MemberMark = { orgId: string; userId: string; at: Date; until: Date };
+
+/**
+ * Access tokens carry `iat` in whole seconds, so a member's "not before" is a whole second too:
+ * the first second after both the change and the member's previous not-before. A change at 10.4 s
+ * is "not before 11"; a second change within that second is "not before 12". Tokens are issued no
+ * earlier than the member's not-before (sessions' pairFor, at most a few seconds ahead of the
+ * clock), so every token issued before a change has iat < its not-before and is refused, and every
+ * one issued after has iat >= it.
+ */
+export function nextNotBefore(now: Date, previous?: Date | null): Date {
+  // Tokens issued so far have iat <= max(now's second, the previous not-before rounded up).
+  const seconds = Math.max(Math.floor(now.getTime() / 1000), previous ? Math.ceil(previous.getTime() / 1000) : 0);
+  return new Date((seconds + 1) * 1000);
+}
+
+/** A not-before in the seconds of `iat` (a join's fractional time rounds up). */
+export const notBeforeSeconds = (at: Date) => Math.ceil(at.getTime() / 1000);
 
 /**
  * Postgres records a revocation (the revocations table, which outlives the sessions it revokes);
@@ -25,7 +46,9 @@ export function createRevocations({
   clock: Clock;
   logger: Logger;
   accessTokenTtl: number;
-  liveSessionRevocations: (now: Date) => Promise<Array<{ session_id: string | null; expires_at: Date }>>;
+  liveSessionRevocations: (now: Date) => Promise<
+    Array<{ kind: string; session_id: string | null; org_id: string | null; user_id: string | null; not_before: Date | null; expires_at: Date }>
+  >;
 }) {
   const secondsUntil = (until: Date) => Math.ceil((until.getTime() - clock.now().getTime()) / 1000);
 
@@ -45,9 +68,27 @@ export function createRevocations({
     );
   }
 
+  async function setMemberMarks(marks: MemberMark[]) {
+    await Promise.all(
+      marks.map((m) => {
+        const ttl = secondsUntil(m.until);
+        return ttl > 0 ? kv.set(memberKey(m.orgId, m.userId), String(notBeforeSeconds(m.at)), ttl) : undefined;
+      }),
+    );
+  }
+
   async function reload() {
     const rows = await liveSessionRevocations(clock.now());
-    await setMarks(rows.flatMap((r) => (r.session_id ? [{ sid: r.session_id, until: r.expires_at }] : [])));
+    await setMarks(rows.flatMap((r) => (r.kind === 'session' && r.session_id ? [{ sid: r.session_id, until: r.expires_at }] : [])));
+    // Oldest first: the newest change of a member is the mark that stays.
+    const members = rows
+      .flatMap((r) =>
+        r.kind === 'org_member_not_before' && r.org_id && r.user_id && r.not_before
+          ? [{ orgId: r.org_id, userId: r.user_id, at: r.not_before, until: r.expires_at }]
+          : [],
+      )
+      .sort((a, b) => a.at.getTime() - b.at.getTime());
+    for (const m of members) await setMemberMarks([m]);
     logger.debug({ count: rows.length }, 'revocation marks reloaded from Postgres');
   }
 
@@ -60,6 +101,22 @@ export function createRevocations({
     mark,
     reload,
     isRevoked: (sid: string) => kv.exists(markKey(sid)),
+    async markMembers(marks: MemberMark[]) {
+      await setMemberMarks(marks);
+      await Promise.all(
+        marks.map((m) =>
+          kv.publish(
+            REVOCATIONS_CHANNEL,
+            JSON.stringify({ type: 'org_member', org_id: m.orgId, user_id: m.userId, not_before: notBeforeSeconds(m.at) }),
+          ),
+        ),
+      );
+    },
+    /** The member's not-before in the org (seconds), or null when no change of theirs still matters. */
+    async memberNotBefore(orgId: string, userId: string): Promise<number | null> {
+      const value = await kv.get(memberKey(orgId, userId));
+      return value === null ? null : Number(value);
+    },
     /** Reload whenever the KV connection comes back: marks written while it was away may be missing. */
     watchReconnects() {
       kv.onReconnect(() => {

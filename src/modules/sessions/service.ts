@@ -6,17 +6,38 @@ import type { AccessTokens, TokenPair } from '../tokens/index.js';
 import { tokenError } from '../tokens/errors.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import type { RequestContext } from '../../shared/context.js';
-import type { Revocations } from './revocations.js';
-import type { RevokedSession, SessionRow, SessionStore, SpendingClient } from './store.js';
+import { notBeforeSeconds, type Revocations } from './revocations.js';
+import type { RevokedSession, SessionRow, SessionStore, SpendingClient, SwitchOrg } from './store.js';
+import { AppError } from '../../shared/errors.js';
 import { openSuccessor, sealSuccessor } from './successor.js';
 import { sessionError } from './errors.js';
 import { deviceLabel } from './device.js';
 
 export type { TokenPair };
 
+/**
+ * What a session's access tokens carry for its org, from the orgs module (handed in by the
+ * composition root: orgs depends on sessions). `notBefore`: the member's last role change; a
+ * token is never issued earlier than it (so the revocation check tells old roles from new).
+ * `limits`: the org's session lifetimes, which shorten the defaults.
+ */
+export type OrgGrant = {
+  roles: string[];
+  permissions: string[];
+  /** RFC 8693 actor: the agency through which the user acts in a client org. */
+  act?: { org_id: string };
+  notBefore: Date | null;
+  limits: { absoluteTtl: number | null; idleTtl: number | null };
+};
+
+/** Resolves (and checks) a user's access to an org for a session at this aal; throws the org's errors (not a member, policy). */
+export type OrgGrants = (input: { userId: string; orgId: string; aal: number }) => Promise<OrgGrant>;
+
 export type StartSessionInput = {
   userId: string;
   orgId?: string | null;
+  /** The org's grant when the caller has just resolved it (login checks the org's policy first). */
+  grant?: OrgGrant;
   amr: string[];
   aal: number;
   context: AuditContext;
@@ -28,6 +49,7 @@ type Deps = {
   revocations: Revocations;
   audit: AuditService;
   clock: Clock;
+  orgGrants: OrgGrants;
   refreshTokenTtl: number;
   reuseGraceSeconds: number;
 };
@@ -36,7 +58,12 @@ export type RevokeAllOptions = {
   /** Revoke inside this transaction; the marks are set once it has committed. */
   tx?: Tx;
   exceptSessionId?: string;
+  /** Only the sessions currently in this org. */
+  orgId?: string;
 };
+
+/** Why an access token is no longer accepted: its session was revoked, or its org roles changed since it was issued. */
+export type TokenRevocation = 'session' | 'stale' | null;
 
 export function createSessionService(deps: Deps) {
   const { store, accessTokens, revocations, audit, clock } = deps;
@@ -45,17 +72,22 @@ export function createSessionService(deps: Deps) {
     session: Pick<SessionRow, 'id' | 'user_id' | 'org_id' | 'amr' | 'aal' | 'expires_at'>,
     refreshToken: string,
     now: Date,
+    grant?: OrgGrant,
   ): Promise<TokenPair> {
-    const access = await accessTokens.sign({
-      sub: session.user_id,
-      sid: session.id,
-      org_id: session.org_id,
-      // Organizations fill these in; the claims are already part of the contract.
-      roles: [],
-      permissions: [],
-      amr: session.amr,
-      aal: session.aal,
-    });
+    const org = session.org_id ? (grant ?? (await deps.orgGrants({ userId: session.user_id, orgId: session.org_id, aal: session.aal }))) : null;
+    const access = await accessTokens.sign(
+      {
+        sub: session.user_id,
+        sid: session.id,
+        org_id: session.org_id,
+        roles: org?.roles ?? [],
+        permissions: org?.permissions ?? [],
+        ...(org?.act ? { act: org.act } : {}),
+        amr: session.amr,
+        aal: session.aal,
+      },
+      { issuedNoEarlierThan: org?.notBefore ? notBeforeSeconds(org.notBefore) : null },
+    );
     return {
       status: 'authenticated',
       access_token: access.token,
@@ -89,14 +121,18 @@ export function createSessionService(deps: Deps) {
   return {
     async start(input: StartSessionInput): Promise<TokenPair> {
       const now = clock.now();
+      const orgId = input.orgId ?? null;
+      const grant = orgId ? (input.grant ?? (await deps.orgGrants({ userId: input.userId, orgId, aal: input.aal }))) : undefined;
+      // The org's policy shortens the defaults, never lengthens them.
+      const absolute = Math.min(deps.refreshTokenTtl, grant?.limits.absoluteTtl ?? Infinity);
       const session = {
         id: randomUUID(),
         user_id: input.userId,
-        org_id: input.orgId ?? null,
+        org_id: orgId,
         aal: input.aal,
         amr: input.amr,
-        expires_at: new Date(now.getTime() + deps.refreshTokenTtl * 1000),
-        idle_ttl_seconds: null,
+        expires_at: new Date(now.getTime() + absolute * 1000),
+        idle_ttl_seconds: grant?.limits.idleTtl ?? null,
         ip: input.context.ip ?? null,
         user_agent: input.context.userAgent?.slice(0, 512) ?? null,
         auth_at: now,
@@ -106,7 +142,7 @@ export function createSessionService(deps: Deps) {
       if (!(await store.insertWithRefresh(session, sha256(refreshToken)))) {
         throw sessionError('USER_NOT_FOUND', 'The account no longer exists.');
       }
-      return pairFor(session, refreshToken, now);
+      return pairFor(session, refreshToken, now, grant);
     },
 
     /**
@@ -116,13 +152,34 @@ export function createSessionService(deps: Deps) {
      * second retry, another IP or user agent, after the window, after the successor was used)
      * is taken for theft: the session ends.
      */
-    async refresh(refreshToken: string, context: RequestContext): Promise<TokenPair> {
+    async refresh(refreshToken: string, context: RequestContext, options: { orgId?: string | null } = {}): Promise<TokenPair> {
       const hash = sha256(refreshToken);
       const successor = randomToken();
       const now = clock.now();
       const client = clientOf(context);
-      const won = await store.spend(hash, sha256(successor), sealSuccessor(refreshToken, successor), client, now);
-      if (won) return pairFor(won, successor, now);
+      // Switching org (same session): checked before the token is spent, so a refusal (not a
+      // member, the org's policy) leaves the session as it was. Unknown or spent tokens go on
+      // to the spend below, which answers them as always (reuse detection included).
+      let switchTo: (SwitchOrg & { grant?: OrgGrant }) | undefined;
+      if (options.orgId !== undefined) {
+        const live = await store.peekRefresh(hash, now);
+        if (live && live.org_id !== options.orgId) {
+          const grant = options.orgId ? await deps.orgGrants({ userId: live.user_id, orgId: options.orgId, aal: live.aal }) : undefined;
+          switchTo = { orgId: options.orgId, grant, absoluteTtl: grant?.limits.absoluteTtl ?? null, idleTtl: grant?.limits.idleTtl ?? null };
+        }
+      }
+      const won = await store.spend(hash, sha256(successor), sealSuccessor(refreshToken, successor), client, now, switchTo);
+      if (won) {
+        if (switchTo) return pairFor(won, successor, now, switchTo.grant);
+        try {
+          return await pairFor(won, successor, now);
+        } catch (err) {
+          // The org refused the session (no longer a member or agency, its policy now asks for
+          // more): the token is given back unspent, so the client can still switch org or sign out.
+          if (err instanceof AppError) await store.unspend(hash, sha256(successor));
+          throw err;
+        }
+      }
 
       const row = await store.findRefresh(hash);
       if (!row || !row.used_at || row.revoked_at || row.expires_at <= now) {
@@ -202,7 +259,59 @@ export function createSessionService(deps: Deps) {
      * change with it, the marks follow its commit.
      */
     async revokeAll(userId: string, reason: string, options: RevokeAllOptions = {}) {
-      return (await revokeWhere({ userId, exceptSessionId: options.exceptSessionId }, reason, options.tx)).length;
+      return (await revokeWhere({ userId, exceptSessionId: options.exceptSessionId, orgId: options.orgId }, reason, options.tx)).length;
+    },
+
+    /** A user's live sessions in an org, as the session list shows them (an org admin's view of a member). */
+    async listInOrg(userId: string, orgId: string, email: string) {
+      const rows = await store.listActiveInOrg(userId, orgId, clock.now());
+      return rows.map((r) => ({
+        id: r.id,
+        user: { id: r.user_id, email },
+        created_at: r.created_at.toISOString(),
+        last_seen_at: r.last_seen_at.toISOString(),
+        expires_at: r.expires_at.toISOString(),
+        ip: r.ip,
+        user_agent: r.user_agent,
+        device: deviceLabel(r.user_agent),
+        aal: r.aal,
+      }));
+    },
+
+    /** An org's policy shortened its session lifetimes: its live sessions follow (on the policy's transaction). */
+    async applyOrgLimits(orgId: string, limits: { absoluteTtl: number | null; idleTtl: number | null }, tx: Tx) {
+      await store.applyOrgLimits(orgId, limits.absoluteTtl, limits.idleTtl, clock.now(), tx);
+    },
+
+    /** Each user's last login, for the team list. */
+    lastLogins: (userIds: readonly string[]) => store.lastLogins(userIds),
+
+    /**
+     * Members' roles in an org changed (or they left it): their access tokens for the org issued
+     * before each one's not-before (nextNotBefore) are refused from the commit on, on every
+     * instance (the revocations table, the KV marks, the revocations channel).
+     */
+    async rolesChanged(orgId: string, changes: ReadonlyArray<{ userId: string; notBefore: Date }>, reason: string, tx: Tx) {
+      const rows = changes.map((c) => ({
+        orgId,
+        userId: c.userId,
+        at: c.notBefore,
+        until: new Date(c.notBefore.getTime() + revocations.horizonSeconds * 1000),
+        reason,
+      }));
+      await store.recordMemberNotBefore(rows, tx);
+      tx.afterCommit(() => revocations.markMembers(rows));
+    },
+
+    /** Whether an access token still stands: its session, and its org roles (also those of the agency it acts through). */
+    async tokenRevocation(claims: { sid: string; sub: string; iat: number; org_id?: string | null; act?: { org_id?: string } }): Promise<TokenRevocation> {
+      const orgs = [claims.org_id, claims.act?.org_id].filter((o): o is string => typeof o === 'string');
+      const [revoked, ...notBefores] = await Promise.all([
+        revocations.isRevoked(claims.sid),
+        ...orgs.map((o) => revocations.memberNotBefore(o, claims.sub)),
+      ]);
+      if (revoked) return 'session';
+      return notBefores.some((nb) => nb !== null && claims.iat < nb) ? 'stale' : null;
     },
 
     /** For step-up: when and how strongly the session last authenticated (null: not live). */

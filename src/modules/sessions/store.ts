@@ -6,6 +6,9 @@ import type { Executor } from '../../infra/db/unit-of-work.js';
 /** Who spent a refresh token: a grace retry is answered for this client only. */
 export type SpendingClient = { ip: string; userAgent: string | null };
 
+/** A refresh that moves its session to another org (or to none), with that org's lifetimes. */
+export type SwitchOrg = { orgId: string | null; absoluteTtl: number | null; idleTtl: number | null };
+
 /** A session just revoked, and until when its revocation matters (null: it no longer does). */
 export type RevokedSession = { id: string; until: Date | null };
 
@@ -69,10 +72,23 @@ export function createSessionStore(db: Db) {
      * the deletion waits for it instead of deadlocking with it. Concurrent callers queue on the
      * session row; only the first still finds the token unspent.
      */
-    async spend(hash: Buffer, successorHash: Buffer, successorEnc: string, client: SpendingClient, now: Date): Promise<SessionRow | null> {
+    async spend(
+      hash: Buffer,
+      successorHash: Buffer,
+      successorEnc: string,
+      client: SpendingClient,
+      now: Date,
+      switchTo?: SwitchOrg,
+    ): Promise<SessionRow | null> {
+      // An org switch takes the new org's lifetimes where they are shorter (the absolute one counted from login).
+      const switching = switchTo
+        ? sql`, org_id = ${switchTo.orgId}
+              ${switchTo.absoluteTtl ? sql`, expires_at = least(expires_at, created_at + make_interval(secs => ${switchTo.absoluteTtl}))` : sql``}
+              ${switchTo.idleTtl ? sql`, idle_ttl_seconds = least(coalesce(idle_ttl_seconds, ${switchTo.idleTtl}), ${switchTo.idleTtl})` : sql``}`
+        : sql``;
       const result = await sql<SessionRow>`
         with s as (
-          update sessions set last_seen_at = ${now}
+          update sessions set last_seen_at = ${now} ${switching}
           where id = (select session_id from refresh_tokens where token_hash = ${hash} and used_at is null)
             and revoked_at is null and expires_at > ${now}
             and (idle_ttl_seconds is null or last_seen_at > ${now}::timestamptz - make_interval(secs => idle_ttl_seconds))
@@ -87,6 +103,61 @@ export function createSessionStore(db: Db) {
         )
         select s.* from s where exists (select 1 from spent)`.execute(db);
       return result.rows[0] ?? null;
+    },
+
+    /** The live session behind an unspent refresh token (an org switch is checked before spending). */
+    async peekRefresh(hash: Buffer, now: Date) {
+      return db
+        .selectFrom('refresh_tokens as r')
+        .innerJoin('sessions as s', 's.id', 'r.session_id')
+        .select(['s.user_id', 's.org_id', 's.aal'])
+        .where('r.token_hash', '=', hash)
+        .where('r.used_at', 'is', null)
+        .where('s.revoked_at', 'is', null)
+        .where('s.expires_at', '>', now)
+        .executeTakeFirst();
+    },
+
+    /** Gives a just-spent token back (its successor unused and gone): the refresh was refused after spending. */
+    async unspend(hash: Buffer, successorHash: Buffer) {
+      await sql`
+        with gone as (delete from refresh_tokens where token_hash = ${successorHash} and used_at is null returning session_id)
+        update refresh_tokens set used_at = null, successor_enc = null, spent_ip = null, spent_user_agent = null
+        where token_hash = ${hash} and session_id = (select session_id from gone)`.execute(db);
+    },
+
+    /** An org's shorter session lifetimes reach its live sessions (the absolute one counted from login). */
+    async applyOrgLimits(orgId: string, absoluteTtl: number | null, idleTtl: number | null, now: Date, tx: Executor) {
+      await sql`
+        update sessions
+           set expires_at = ${absoluteTtl ? sql`least(expires_at, created_at + make_interval(secs => ${absoluteTtl}))` : sql`expires_at`},
+               idle_ttl_seconds = ${idleTtl ? sql`least(coalesce(idle_ttl_seconds, ${idleTtl}), ${idleTtl})` : sql`idle_ttl_seconds`}
+         where org_id = ${orgId} and revoked_at is null and expires_at > ${now}`.execute(tx);
+    },
+
+    /** Live sessions of a user in an org (admins see a member's sessions there). */
+    listActiveInOrg(userId: string, orgId: string, now: Date) {
+      return db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .where('org_id', '=', orgId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .orderBy('last_seen_at', 'desc')
+        .execute();
+    },
+
+    /** Each user's last login (the newest session's start), for the team list. */
+    async lastLogins(userIds: readonly string[]): Promise<Map<string, Date>> {
+      if (userIds.length === 0) return new Map();
+      const rows = await db
+        .selectFrom('sessions')
+        .select(['user_id', (eb) => eb.fn.max('created_at').as('last')])
+        .where('user_id', 'in', userIds)
+        .groupBy('user_id')
+        .execute();
+      return new Map(rows.map((r) => [r.user_id, new Date(r.last as unknown as string)]));
     },
 
     /** A spent token as the reuse and grace checks need it, with its session's state. */
@@ -170,7 +241,7 @@ export function createSessionStore(db: Db) {
      * session, with the end of its revocation row (null: none was needed).
      */
     async revoke(
-      where: { userId: string; sessionId?: string; exceptSessionId?: string },
+      where: { userId: string; sessionId?: string; exceptSessionId?: string; orgId?: string },
       reason: string,
       now: Date,
       horizonSeconds: number,
@@ -183,6 +254,7 @@ export function createSessionStore(db: Db) {
           where user_id = ${where.userId} and revoked_at is null
             ${where.sessionId ? sql`and id = ${where.sessionId}` : sql``}
             ${where.exceptSessionId ? sql`and id <> ${where.exceptSessionId}` : sql``}
+            ${where.orgId ? sql`and org_id = ${where.orgId}` : sql``}
           returning id, user_id, org_id, ${until} as matters_until
         ), recorded as (
           insert into revocations (kind, session_id, user_id, org_id, reason, revoked_at, expires_at)
@@ -196,13 +268,32 @@ export function createSessionStore(db: Db) {
       return result.rows;
     },
 
-    /** Session revocations that still matter (the reload of the KV store's marks). */
+    /** Session and member revocations that still matter (the reload of the KV store's marks). */
     liveSessionRevocations(now: Date) {
       return db
         .selectFrom('revocations')
-        .select(['session_id', 'expires_at'])
-        .where('kind', '=', 'session')
+        .select(['kind', 'session_id', 'org_id', 'user_id', 'not_before', 'expires_at'])
+        .where('kind', 'in', ['session', 'org_member_not_before'])
         .where('expires_at', '>', now)
+        .orderBy('id')
+        .execute();
+    },
+
+    /** Records members' not-before times (a role change, a removal), on the caller's transaction. */
+    async recordMemberNotBefore(rows: Array<{ orgId: string; userId: string; at: Date; until: Date; reason: string }>, tx: Executor) {
+      if (rows.length === 0) return;
+      await tx
+        .insertInto('revocations')
+        .values(
+          rows.map((r) => ({
+            kind: 'org_member_not_before' as const,
+            org_id: r.orgId,
+            user_id: r.userId,
+            not_before: r.at,
+            reason: r.reason,
+            expires_at: r.until,
+          })),
+        )
         .execute();
     },
   };

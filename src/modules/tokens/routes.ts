@@ -41,7 +41,14 @@ export const tokenRoutes =
 
       scope.post(
         '/v1/token/refresh',
-        { schema: { tags, response: { 200: cookieSession, ...errorResponses('INVALID_GRANT', 'CSRF_TOKEN_INVALID', ...grantErrors) } } },
+        {
+          schema: {
+            tags,
+            // Optional: `{org_id}` switches the session's active org, as the refresh_token grant's org_id does.
+            body: z.strictObject({ org_id: z.uuid().nullable().optional() }).optional(),
+            response: { 200: cookieSession, ...errorResponses('INVALID_GRANT', 'CSRF_TOKEN_INVALID', ...grantErrors) },
+          },
+        },
         async (req, reply) => {
           // The CSRF token must be the refresh cookie's session's, checked before the token is spent.
           const sessionId = csrfSession(req, csrf, cookieSecure);
@@ -49,7 +56,7 @@ export const tokenRoutes =
           if (!cookie) throw tokenError('INVALID_GRANT', 'No refresh cookie; log in again.');
           if (cookie.sessionId !== sessionId) throw otherSession();
           const pair = (await tokens.exchange(
-            { grant_type: 'refresh_token', refresh_token: cookie.refreshToken },
+            { grant_type: 'refresh_token', refresh_token: cookie.refreshToken, org_id: (req.body as { org_id?: string | null } | undefined)?.org_id },
             requestContext(req),
           )) as TokenPair;
           // The session named in the cookie is not signed; the one the grant found is authoritative.

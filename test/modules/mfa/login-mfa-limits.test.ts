@@ -126,6 +126,7 @@ t.test('fail closed: a confirmed factor whose method cannot be used still stops 
     accounts: ctx.services.accounts,
     sessions: ctx.services.sessions,
     mfa,
+    orgs: ctx.services.orgs,
     audit: ctx.services.audit,
   });
   const before = await sessionCount(ctx, user.id);

@@ -1,0 +1,93 @@
+import type { Clock } from '../../infra/clock.js';
+import type { OrgPlan } from '../../infra/db/schema.js';
+import { isPermission, type Permission } from '../../shared/permissions.js';
+import { aalAllowed, graceEndsAt, policyOf, type SecurityPolicy } from './policy.js';
+import { OWNER_ROLE } from './presets.js';
+import type { AccessRow, OrgStore } from './store.js';
+import { orgError } from './errors.js';
+import type { OrgGrant } from '../sessions/index.js';
+
+/** What a user may do in an org, as a member or as an actor of the agency that manages it. */
+export type OrgAccess = {
+  orgId: string;
+  plan: OrgPlan;
+  roles: string[];
+  permissions: Permission[];
+  isOwner: boolean;
+  /** The agency the user acts through (RFC 8693 `act`), or null for a member. */
+  agencyId: string | null;
+  policy: SecurityPolicy;
+  /** The end of this user's grace period for the policy's second-factor rules. */
+  graceEndsAt: Date;
+  graceOver: boolean;
+  /** Their last role change: tokens for the org are issued no earlier. */
+  notBefore: Date;
+};
+
+const unionOf = (rows: AccessRow[]) =>
+  [...new Set(rows.flatMap((r) => r.permissions ?? []))].filter(isPermission).sort() as Permission[];
+
+/**
+ * Resolves access (one statement for a member; a second only for a non-member, to look for an
+ * agency) and turns it into the claims of an access token. Every org decision starts here, so
+ * Tessera's routes, its tokens and the authorization endpoint read the same thing.
+ */
+export function createOrgAccess({ store, clock }: { store: OrgStore; clock: Clock }) {
+  function access(orgId: string, rows: AccessRow[], agencyId: string | null, permissions: Permission[], roles: string[]): OrgAccess {
+    const first = rows[0]!;
+    const policy = policyOf(first.security_policy);
+    const ends = graceEndsAt(policy, first.mfa_required_since, first.joined_at);
+    return {
+      orgId,
+      plan: first.plan,
+      roles,
+      permissions,
+      isOwner: roles.includes(OWNER_ROLE),
+      agencyId,
+      policy,
+      graceEndsAt: ends,
+      graceOver: clock.now() >= ends,
+      notBefore: first.roles_changed_at,
+    };
+  }
+
+  async function resolve(userId: string, orgId: string): Promise<OrgAccess | null> {
+    const rows = await store.memberAccess(orgId, userId);
+    if (rows.length > 0) {
+      const roles = rows.flatMap((r) => (r.key ? [r.key] : [])).sort();
+      return access(orgId, rows, null, unionOf(rows), roles);
+    }
+    // Not a member: an agency actor (clients:manage in the agency that manages the org) acts with the agency's grant.
+    const agencyRows = await store.agencyAccess(orgId, userId);
+    if (agencyRows.length === 0 || !unionOf(agencyRows).includes('clients:manage')) return null;
+    const granted = agencyRows[0]!.agency_permissions.filter(isPermission).sort() as Permission[];
+    return access(orgId, agencyRows, agencyRows[0]!.agency_id, granted, []);
+  }
+
+  return {
+    resolve,
+
+    /** The claims of a session's tokens for the org, or the refusal (not a member; the policy wants a second factor). */
+    async grant(input: { userId: string; orgId: string; aal: number }): Promise<OrgGrant> {
+      const found = await resolve(input.userId, input.orgId);
+      if (!found) throw orgError('ORG_ACCESS_DENIED', 'You are not a member of that organization.');
+      return grantOf(found, input.aal);
+    },
+  };
+}
+
+/** Checks the session's aal against the policy and returns the token claims. */
+export function grantOf(access: OrgAccess, aal: number): OrgGrant {
+  if (!aalAllowed(access.policy, aal, access.graceOver)) {
+    throw orgError('ORG_MFA_REQUIRED', 'This organization requires two-step authentication: sign in again with a second factor.');
+  }
+  return {
+    roles: access.roles,
+    permissions: access.permissions,
+    ...(access.agencyId ? { act: { org_id: access.agencyId } } : {}),
+    notBefore: access.notBefore,
+    limits: { absoluteTtl: access.policy.session_absolute_ttl, idleTtl: access.policy.session_idle_ttl },
+  };
+}
+
+export type OrgAccessResolver = ReturnType<typeof createOrgAccess>;

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { displayName, uuid } from '../../http/schemas.js';
+import { ALL_PERMISSIONS } from '../../shared/permissions.js';
+import { securityPolicy, securityPolicyPatch } from './policy.js';
+import { ROLE_PRESET_NAMES } from './presets.js';
+
+const permission = z.enum(ALL_PERMISSIONS as [string, ...string[]]);
+const roleKey = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'Must be a role key: lower-case letters, digits, _ and -');
+const preset = z.enum(ROLE_PRESET_NAMES as ['compliance', 'crm']);
+const plan = z.enum(['starter', 'professional', 'enterprise']);
+
+export const orgParams = z.strictObject({ org: uuid });
+export const memberParams = z.strictObject({ org: uuid, user: uuid });
+export const roleParams = z.strictObject({ org: uuid, role: roleKey });
+
+export const createOrgBody = z.strictObject({ name: displayName, role_preset: preset.default('compliance') });
+export const updateOrgBody = z
+  .strictObject({ name: displayName.optional(), security_policy: securityPolicyPatch.optional() })
+  .refine((b) => b.name !== undefined || b.security_policy !== undefined, 'Give name or security_policy');
+
+export const orgView = z.object({
+  id: z.string(),
+  name: z.string(),
+  slug: z.string(),
+  plan,
+  role_preset: preset,
+  security_policy: securityPolicy,
+  managed_by: z.string().nullable(),
+  created_at: z.string(),
+  your_roles: z.array(z.string()).optional(),
+  your_permissions: z.array(z.string()).optional(),
+  // The agency through which the caller acts here (null: a member).
+  acting_for: z.string().nullable().optional(),
+});
+
+export const orgList = z.object({
+  orgs: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      slug: z.string(),
+      plan,
+      role_preset: preset,
+      managed_by: z.string().nullable(),
+      roles: z.array(z.string()),
+      joined_at: z.string(),
+    }),
+  ),
+});
+
+export const memberList = z.object({
+  members: z.array(
+    z.object({
+      user_id: z.string(),
+      name: z.string(),
+      email: z.string(),
+      roles: z.array(z.string()),
+      joined_at: z.string(),
+      last_login_at: z.string().nullable(),
+      mfa_enabled: z.boolean(),
+      meets_policy: z.boolean(),
+    }),
+  ),
+});
+
+export const setRolesBody = z.strictObject({ roles: z.array(roleKey).min(1).max(20) });
+export const memberRoles = z.object({ user_id: z.string(), roles: z.array(z.string()) });
+
+export const memberSessions = z.object({
+  sessions: z.array(
+    z.object({
+      id: z.string(),
+      user: z.object({ id: z.string(), email: z.string() }),
+      created_at: z.string(),
+      last_seen_at: z.string(),
+      expires_at: z.string(),
+      ip: z.string().nullable(),
+      user_agent: z.string().nullable(),
+      device: z.string(),
+      aal: z.number().int(),
+    }),
+  ),
+});
+export const revokedCount = z.object({ revoked: z.number().int() });
+
+export const roleView = z.object({
+  key: z.string(),
+  name: z.string(),
+  description: z.string(),
+  permissions: z.array(z.string()),
+  builtin: z.boolean(),
+  members: z.number().int().optional(),
+});
+export const roleList = z.object({
+  roles: z.array(roleView),
+  // The permission catalogue, with descriptions, for a role editor.
+  permissions: z.array(z.object({ permission: z.string(), description: z.string() })),
+});
+const description = z.string().trim().max(500);
+export const createRoleBody = z.strictObject({
+  key: roleKey.optional(),
+  name: displayName,
+  description: description.optional(),
+  permissions: z.array(permission).max(ALL_PERMISSIONS.length),
+});
+export const updateRoleBody = z
+  .strictObject({ name: displayName.optional(), description: description.optional(), permissions: z.array(permission).max(ALL_PERMISSIONS.length).optional() })
+  .refine((b) => Object.keys(b).length > 0, 'Give at least one field');
+
+export const createClientBody = z.strictObject({
+  name: displayName,
+  role_preset: preset.default('compliance'),
+  // What the agency's actors may do in the client; by default the client's Admin less clients:manage.
+  permissions: z.array(permission).optional(),
+});
+export const clientView = orgView.extend({ agency_permissions: z.array(z.string()) });
+export const clientList = z.object({ clients: z.array(clientView) });
