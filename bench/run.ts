@@ -26,6 +26,7 @@ import { ARGON2, type Primitives } from './primitives.js';
 import { postmasterPid, startTessera } from './services.js';
 import { parkedTotpLogins, totpStepBody } from './mfa.js';
 import { passkeyLoop, registerPasskeys } from './passkey.js';
+import { seedOrg } from './orgs.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const knob = (name: string, fallback: number) => {
@@ -42,7 +43,9 @@ const ME_CONNECTIONS = knob('BENCH_ME_CONNECTIONS', 32);
 const TOTP_CONNECTIONS = knob('BENCH_TOTP_CONNECTIONS', 16);
 const PASSKEY_WORKERS = knob('BENCH_PASSKEY_WORKERS', 16);
 const CORES = os.availableParallelism();
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'login,refresh,me,totp,passkey').split(',').map((s) => s.trim()));
+const SCENARIOS = new Set(
+  (process.env.BENCH_SCENARIOS ?? 'login,login-org,refresh,refresh-org,me,totp,passkey').split(',').map((s) => s.trim()),
+);
 // Diagnostics only: what the numbers become with Postgres not waiting for WAL flushes.
 const PG_SYNCHRONOUS_COMMIT = process.env.BENCH_PG_SYNCHRONOUS_COMMIT;
 const PASSWORD = 'bench-password-correct-horse-42';
@@ -51,6 +54,8 @@ const TARGET_LOGIN_RATIO = 0.9;
 const TARGET_REFRESH_PER_SECOND = 1500;
 const TARGET_REFRESH_P99_MS = 50;
 const TARGET_TOTP_PER_SECOND = 1000;
+// Logins and refreshes for an org (membership, roles and permissions resolved on the path) against the same run's without.
+const TARGET_ORG_RATIO = 0.9;
 const PASSKEY_ORIGIN = 'https://localhost:8443';
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -165,8 +170,8 @@ function fromCannon(r: CannonResult) {
   return { requests: r['2xx'], perSecond: r['2xx'] / r.duration, p50: r.latency.p50, p99: r.latency.p99, failures };
 }
 
-async function loginOnce(client: JsonClient, email: string) {
-  const reply = await client.post('/v1/login', { email, password: PASSWORD });
+async function loginOnce(client: JsonClient, email: string, orgId?: string) {
+  const reply = await client.post('/v1/login', { email, password: PASSWORD, ...(orgId ? { org_id: orgId } : {}) });
   if (reply.status !== 200) throw new Error(`login of ${email} failed: ${reply.status} ${JSON.stringify(reply.body)}`);
   return { refresh_token: reply.body.refresh_token as string, access_token: reply.body.access_token as string };
 }
@@ -235,6 +240,7 @@ async function main() {
   // Users of their own for passkeys: once one is registered, their password logins ask for a second factor.
   const passkeyEmails = SCENARIOS.has('passkey') ? await seedUsers(db, PASSKEY_WORKERS, passwordHash, 'bench-passkey') : [];
   log(`seeded ${emails.length} users`);
+  const orgId = SCENARIOS.has('login-org') || SCENARIOS.has('refresh-org') ? await seedOrg(db, emails) : undefined;
 
   // The bench seals TOTP secrets as the server does, so it holds the server's keyring.
   const keyringSpec = `bench1:${randomBytes(32).toString('base64')}`;
@@ -322,6 +328,41 @@ async function main() {
     });
   }
 
+  // (a') the same logins for an org: membership, roles and permissions resolved on the path.
+  const loginScenario = scenarios.find((s) => s.name.startsWith('login '));
+  if (SCENARIOS.has('login-org') && orgId) {
+    let next = 0;
+    const loginBody = () => JSON.stringify({ email: emails[next++ % emails.length], password: PASSWORD, org_id: orgId });
+    const login = await measured('login with org_id', ctx, async () =>
+      fromCannon(
+        await autocannon({
+          url: server.url,
+          connections: LOGIN_CONNECTIONS,
+          duration: SECONDS,
+          timeout: 30,
+          requests: [
+            {
+              method: 'POST',
+              path: '/v1/login',
+              headers: { 'content-type': 'application/json' },
+              setupRequest: (req) => ({ ...req, body: loginBody() }),
+            },
+          ],
+        }),
+      ),
+    );
+    const ratio = login.perSecond / primitives.argon2VerifyPerSecond;
+    scenarios.push({ ...login, bound: 'argon2id verify', boundPerSecond: primitives.argon2VerifyPerSecond, ratio });
+    if (loginScenario) {
+      const vs = login.perSecond / loginScenario.perSecond;
+      targets.push({
+        target: `logins with org_id >= ${TARGET_ORG_RATIO * 100}% of logins without`,
+        actual: `${fmt(login.perSecond)}/s vs ${fmt(loginScenario.perSecond)}/s = ${fmt(vs * 100)}%`,
+        pass: vs >= TARGET_ORG_RATIO,
+      });
+    }
+  }
+
   // Sessions for (b) and (c): one per refresh worker, logged in a few at a time.
   const sessions: Array<{ refresh_token: string; access_token: string }> = [];
   for (let i = 0; i < REFRESH_WORKERS; i += CORES * 2) {
@@ -345,6 +386,34 @@ async function main() {
       actual: `${fmt(refresh.perSecond)}/s, p99 ${fmt(refresh.p99)} ms`,
       pass: refresh.perSecond >= TARGET_REFRESH_PER_SECOND && refresh.p99 < TARGET_REFRESH_P99_MS,
     });
+  }
+
+  // (b') refresh rotations of sessions in an org: each rotation resolves the member's roles and
+  // permissions for the new access token.
+  if (SCENARIOS.has('refresh-org') && orgId) {
+    const orgSessions: Array<{ refresh_token: string; access_token: string }> = [];
+    for (let i = 0; i < REFRESH_WORKERS; i += CORES * 2) {
+      const batch = emails.slice(i, Math.min(i + CORES * 2, REFRESH_WORKERS));
+      orgSessions.push(...(await Promise.all(batch.map((e) => loginOnce(client, e, orgId)))));
+    }
+    const relogin = (i: number) => loginOnce(client, emails[i % emails.length], orgId);
+    await refreshLoop(client, orgSessions, 1, relogin); // warm-up
+    const refresh = await measured('refresh with org', ctx, () => refreshLoop(client, orgSessions, SECONDS, relogin));
+    scenarios.push({
+      ...refresh,
+      bound: 'ES256 sign',
+      boundPerSecond: primitives.es256SignPerSecond,
+      ratio: refresh.perSecond / primitives.es256SignPerSecond,
+    });
+    const plain = scenarios.find((s) => s.name.startsWith('refresh ('));
+    if (plain) {
+      const vs = refresh.perSecond / plain.perSecond;
+      targets.push({
+        target: `refresh with an org >= ${TARGET_ORG_RATIO * 100}% of refresh without`,
+        actual: `${fmt(refresh.perSecond)}/s (p99 ${fmt(refresh.p99)} ms) vs ${fmt(plain.perSecond)}/s = ${fmt(vs * 100)}%`,
+        pass: vs >= TARGET_ORG_RATIO,
+      });
+    }
   }
 
   // (c) authenticated reads: JWT verification plus the revocation check, then a user lookup.

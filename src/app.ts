@@ -179,13 +179,21 @@ export async function composeApp(config: Config, deps: AppDeps) {
       appHost: new URL(config.appLinks.appUrl).hostname,
     },
     webauthn: config.webauthn,
+    // Orgs is built next and depends on mfa; removing a factor asks it at request time.
+    factorRequired: (userId, kinds) => orgs.service.factorRequired(userId, kinds),
   });
-  const orgs = createOrgsModule({
+  const orgs = await createOrgsModule({
     db,
     withTransaction,
+    kv,
+    logger,
     clock,
     audit: audit.service,
     sessions: sessions.service,
+    mailer,
+    links: config.appLinks,
+    invitationTtlDays: config.invitationTtlDays,
+    accounts: accounts.service,
     people: {
       peopleOf: (ids) => accounts.service.peopleOf(ids),
       factorKindsOf: (ids) => mfa.service.factorKindsOf(ids),
@@ -227,6 +235,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
   opsRoutes(app, { db, kv, metrics, metricsAccess: config.metrics });
   for (const module of [tokens, login, sessions, accounts, mfa, orgs, audit]) await module.routes(app, kit);
   app.addHook('onClose', async () => tokens.keys.stop());
+  app.addHook('onClose', async () => orgs.close());
   // Detached audit events still queued are written before the pools close.
   app.addHook('onClose', async () => audit.service.drain());
   // METRICS_PORT: a listener of its own, which main.ts opens; it closes with the app.

@@ -32,4 +32,10 @@ export const authError = defineErrors({
 export const FRAMEWORK_CODES: ReadonlySet<string> = new Set(requestError.codes);
 
 /** What any route behind `authenticate` may answer (CSRF for cookie-authenticated unsafe requests). */
-export const AUTHENTICATED_ROUTE_CODES = ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'SESSION_REVOKED', 'TOKEN_STALE', 'CSRF_TOKEN_INVALID'] as const;
+export const AUTHENTICATED_ROUTE_CODES = [
+  'AUTHENTICATION_REQUIRED',
+  'INVALID_TOKEN',
+  'SESSION_REVOKED',
+  'TOKEN_STALE',
+  'CSRF_TOKEN_INVALID',
+] as const;

@@ -64,6 +64,7 @@ const servicesOf = (m: Modules) => ({
   mfa: m.mfa.service,
   orgs: m.orgs.service,
   orgMembers: m.orgs.members,
+  orgAccess: m.orgs.access,
 });
 
 /**

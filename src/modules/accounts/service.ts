@@ -214,6 +214,45 @@ export function createAccountService(deps: Deps) {
       return store.lock(userId, tx);
     },
 
+    /**
+     * An account created by accepting an organization invitation, inside the caller's transaction:
+     * the invitation's link came through the mailbox, so the address is verified from the start.
+     * The password policy applies as at signup. Null when the address already has an account.
+     */
+    async createInvitedAccount(input: { email: string; name: string; password: string }, tx: Tx, context: AuditContext = {}) {
+      checkPassword(input.password, input.email);
+      const passwordHash = await hasher.hash(input.password);
+      const id = randomUUID();
+      const created = await store.insertUser(
+        { id, email: input.email, password_hash: passwordHash, name: input.name, locale: null, verified: true },
+        tx,
+      );
+      if (!created) return null;
+      await audit.record(
+        { action: 'account.created', actorId: id, targetType: 'user', targetId: id, data: { via: 'invitation' }, context },
+        tx,
+      );
+      return { id };
+    },
+
+    /** The account that has this address (compared normalized), if any: for invitations, which are by address. */
+    async accountByEmail(email: string) {
+      const user = await store.findByEmail(email);
+      return user ? { id: user.id, email: user.email, verified: user.email_verified_at !== null } : null;
+    },
+
+    /** A link that came through the mailbox (an accepted invitation) proves the address, inside the caller's transaction. */
+    async markEmailVerified(userId: string, tx: Tx, context: AuditContext = {}) {
+      const user = await store.findById(userId, tx);
+      if (!user || user.email_verified_at) return false;
+      await store.update(userId, { email_verified_at: clock.now() }, tx);
+      await audit.record(
+        { action: 'account.email_verified', actorId: userId, targetType: 'user', targetId: userId, data: { via: 'invitation' }, context },
+        tx,
+      );
+      return true;
+    },
+
     /** The mfa module's note on the account row, inside its own transaction: whether a factor is on (GET /v1/me shows it). */
     async setMfaEnabled(userId: string, enabled: boolean, tx: Tx) {
       await store.setMfaEnabled(userId, enabled, tx);
@@ -234,7 +273,9 @@ export function createAccountService(deps: Deps) {
     /** Name, email and MFA status of several accounts (the team list), by id; missing ids are gone accounts. */
     async peopleOf(userIds: readonly string[]) {
       const rows = await store.findByIds(userIds);
-      return new Map(rows.map((u) => [u.id, { name: u.name, email: u.email, mfaEnabled: u.mfa_enabled, verified: u.email_verified_at !== null }]));
+      return new Map(
+        rows.map((u) => [u.id, { name: u.name, email: u.email, mfaEnabled: u.mfa_enabled, verified: u.email_verified_at !== null }]),
+      );
     },
 
     async emailOf(userId: string): Promise<string> {

@@ -33,7 +33,8 @@ export function createLoginEnrolment(deps: { mfa: MfaService; open: LoginService
       return opened(await enrolment.confirmSms(input.mfaToken, input.code, context), context);
     },
 
-    webauthnOptions: (input: { mfaToken: string; passkey: boolean }) => enrolment.webauthnOptions(input.mfaToken, { passkey: input.passkey }),
+    webauthnOptions: (input: { mfaToken: string; passkey: boolean }) =>
+      enrolment.webauthnOptions(input.mfaToken, { passkey: input.passkey }),
 
     async registerWebauthn(
       input: { mfaToken: string; response: z.infer<typeof webauthnRegistration>; name?: string },

@@ -96,4 +96,7 @@ export const enrolWebauthnBody = z.strictObject({
 /** Backup codes come with the account's first factor only, shown this once (null otherwise). */
 const backupCodes = z.array(z.string()).nullable();
 /** A login completed by turning a factor on: the completed second step's answer, and the backup codes. */
-export const enrolledResponse = z.union([tokenPair.extend({ backup_codes: backupCodes }), cookieSession.extend({ backup_codes: backupCodes })]);
+export const enrolledResponse = z.union([
+  tokenPair.extend({ backup_codes: backupCodes }),
+  cookieSession.extend({ backup_codes: backupCodes }),
+]);

@@ -105,7 +105,13 @@ export function createLoginService(deps: {
       if (org?.rule.kind === 'enroll') {
         const methods = org.rule.factors;
         const mfaToken = await park('enroll', methods);
-        audit.recordDetached({ action: 'session.mfa_enrollment_required', orgId: input.orgId, actorId: user.id, data: { methods }, context });
+        audit.recordDetached({
+          action: 'session.mfa_enrollment_required',
+          orgId: input.orgId,
+          actorId: user.id,
+          data: { methods },
+          context,
+        });
         outcome('mfa_required');
         return { status: 'mfa_enrollment_required', mfaToken, methods, deviceToken: check.deviceToken };
       }

@@ -42,6 +42,8 @@ type Deps = {
   failureBudget: FailureBudgetPolicy;
   sms: Parameters<typeof createSmsFactor>[0]['sms'];
   webauthn: Parameters<typeof createWebauthnFactor>[0]['rp'];
+  /** Orgs' policy (orgs depends on mfa): removing this factor would leave the account out of an org's policy. */
+  factorRequired: (userId: string, remainingKinds: string[]) => Promise<boolean>;
 };
 
 /**
@@ -63,6 +65,7 @@ export function createMfaModule(deps: Deps) {
     logger: deps.logger,
     clock: deps.clock,
     userEmail,
+    factorRequired: deps.factorRequired,
   });
   const factorDeps: FactorDeps = {
     store,

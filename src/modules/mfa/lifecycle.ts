@@ -42,6 +42,8 @@ export function createFactorLifecycle(deps: {
   logger: Logger;
   clock: Clock;
   userEmail: (userId: string) => Promise<string>;
+  /** Whether an org of the user's (past its grace period) would be out of policy with only these factor kinds left. */
+  factorRequired: (userId: string, remainingKinds: string[]) => Promise<boolean>;
 }) {
   const { store, withTransaction, backupCodes, sessions, audit, clock } = deps;
 
@@ -115,6 +117,13 @@ export function createFactorLifecycle(deps: {
         const removed = await store.remove(userId, factorId, tx);
         if (!removed) throw mfaError('FACTOR_NOT_FOUND', 'You have no factor with that id.');
         const left = await store.listConfirmed(userId, tx);
+        // An org that requires a (kind of) factor keeps its members from removing their last one.
+        if (removed.confirmed_at && (await deps.factorRequired(userId, [...new Set(left.map((f) => f.kind))]))) {
+          throw mfaError(
+            'LAST_FACTOR_REQUIRED',
+            'An organization you belong to requires two-step authentication with this kind of factor: set up another allowed factor first.',
+          );
+        }
         if (left.length === 0) await store.deleteBackupCodes(userId, tx);
         await accounts.setMfaEnabled(userId, left.length > 0, tx);
         await audit.record(

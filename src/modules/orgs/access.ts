@@ -24,15 +24,34 @@ export type OrgAccess = {
   notBefore: Date;
 };
 
-const unionOf = (rows: AccessRow[]) =>
-  [...new Set(rows.flatMap((r) => r.permissions ?? []))].filter(isPermission).sort() as Permission[];
+const unionOf = (rows: AccessRow[]) => [...new Set(rows.flatMap((r) => r.permissions ?? []))].filter(isPermission).sort() as Permission[];
 
 /**
  * Resolves access (one statement for a member; a second only for a non-member, to look for an
  * agency) and turns it into the claims of an access token. Every org decision starts here, so
  * Tessera's routes, its tokens and the authorization endpoint read the same thing.
  */
-export function createOrgAccess({ store, clock }: { store: OrgStore; clock: Clock }) {
+/** How long a member's access may be served from memory (validated against the KV not-before marks on every use). */
+const CACHE_TTL_MS = 30_000;
+const CACHE_MAX = 20_000;
+export const ORGS_CHANNEL = 'tessera:orgs';
+
+export function createOrgAccess({
+  store,
+  clock,
+  memberNotBefore,
+}: {
+  store: OrgStore;
+  clock: Clock;
+  /** The member's not-before mark (seconds) in the KV store: sessions publishes it on every role change and removal. */
+  memberNotBefore: (orgId: string, userId: string) => Promise<number | null>;
+}) {
+  // Token issue (refresh) reads a member's access from here: a KV read instead of a Postgres query.
+  // Exact: an entry is used only while the member's not-before mark is no newer than the role
+  // change it was read after (a change, a removal or an edit of a role they hold publishes a newer
+  // one). What has no mark (the policy, the plan) is dropped on the orgs channel's message, and
+  // anyway after 30 s.
+  const cache = new Map<string, { access: OrgAccess; at: number }>();
   function access(orgId: string, rows: AccessRow[], agencyId: string | null, permissions: Permission[], roles: string[]): OrgAccess {
     const first = rows[0]!;
     const policy = policyOf(first.security_policy);
@@ -64,12 +83,37 @@ export function createOrgAccess({ store, clock }: { store: OrgStore; clock: Cloc
     return access(orgId, agencyRows, agencyRows[0]!.agency_id, granted, []);
   }
 
+  async function resolveForToken(userId: string, orgId: string): Promise<OrgAccess | null> {
+    const key = `${orgId}:${userId}`;
+    const now = clock.now();
+    const hit = cache.get(key);
+    if (hit && now.getTime() - hit.at < CACHE_TTL_MS) {
+      const mark = await memberNotBefore(orgId, userId);
+      if (mark === null || mark <= Math.ceil(hit.access.notBefore.getTime() / 1000)) {
+        return { ...hit.access, graceOver: now >= hit.access.graceEndsAt };
+      }
+    }
+    const found = await resolve(userId, orgId);
+    cache.delete(key);
+    // Members only: an agency actor's access also hangs on the agency's marks, and is read fresh.
+    if (found && found.agencyId === null) {
+      if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+      cache.set(key, { access: found, at: now.getTime() });
+    }
+    return found;
+  }
+
   return {
     resolve,
 
+    /** The org's settings changed (policy, plan): drop what is remembered of its members. */
+    forgetOrg(orgId: string) {
+      for (const key of cache.keys()) if (key.startsWith(`${orgId}:`)) cache.delete(key);
+    },
+
     /** The claims of a session's tokens for the org, or the refusal (not a member; the policy wants a second factor). */
     async grant(input: { userId: string; orgId: string; aal: number }): Promise<OrgGrant> {
-      const found = await resolve(input.userId, input.orgId);
+      const found = await resolveForToken(input.userId, input.orgId);
       if (!found) throw orgError('ORG_ACCESS_DENIED', 'You are not a member of that organization.');
       return grantOf(found, input.aal);
     },

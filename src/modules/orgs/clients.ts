@@ -26,7 +26,9 @@ export function createClientService(deps: { store: OrgStore; orgs: OrgService; w
       const granted = input.permissions ?? [...DEFAULT_AGENCY_PERMISSIONS];
       const beyond = granted.filter((p) => !DEFAULT_AGENCY_PERMISSIONS.includes(p));
       if (beyond.length) {
-        throw orgError('ESCALATION_DENIED', `An agency cannot be granted ${beyond.join(', ')} in a client organization.`, { missing: beyond });
+        throw orgError('ESCALATION_DENIED', `An agency cannot be granted ${beyond.join(', ')} in a client organization.`, {
+          missing: beyond,
+        });
       }
       await deps.orgs.requireVerified(actor.userId);
       const clientId = await withTransaction(async (tx) => {

@@ -7,7 +7,10 @@ import { OWNER_ROLE } from './presets.js';
  * The escalation rules, in one place: nobody grants or takes away a role carrying a permission
  * they do not hold themselves, and only an Owner grants or takes away Owner.
  */
-export function assertMayHandle(actor: Pick<OrgAccess, 'permissions' | 'isOwner'>, roles: ReadonlyArray<{ key: string; permissions: readonly string[] }>) {
+export function assertMayHandle(
+  actor: Pick<OrgAccess, 'permissions' | 'isOwner'>,
+  roles: ReadonlyArray<{ key: string; permissions: readonly string[] }>,
+) {
   if (!actor.isOwner && roles.some((r) => r.key === OWNER_ROLE)) {
     throw orgError('OWNER_REQUIRED', 'Only an Owner can grant or take away the Owner role.');
   }

@@ -30,7 +30,10 @@ export function createOrgGuard(access: OrgAccessResolver) {
       if (!found) throw orgError('ORG_NOT_FOUND', 'No organization of yours has that id.');
       grantOf(found, claims.aal);
       const { allowed, missing } = hasPermissions(found.permissions, required);
-      if (!allowed) throw authError('PERMISSION_DENIED', `This needs the permission${missing.length > 1 ? 's' : ''} ${missing.join(', ')}.`, { missing });
+      if (!allowed)
+        throw authError('PERMISSION_DENIED', `This needs the permission${missing.length > 1 ? 's' : ''} ${missing.join(', ')}.`, {
+          missing,
+        });
       request.orgActor = { ...found, userId };
     };
 }

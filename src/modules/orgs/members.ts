@@ -1,6 +1,7 @@
 import type { Clock } from '../../infra/clock.js';
 import type { WithTransaction } from '../../infra/db/unit-of-work.js';
-import type { Permission } from '../../shared/permissions.js';
+import { authError } from '../../shared/common-errors.js';
+import { hasPermissions, type Permission } from '../../shared/permissions.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import { nextNotBefore, type SessionService } from '../sessions/index.js';
 import type { OrgAccess } from './access.js';
@@ -47,7 +48,11 @@ export function createMemberService(deps: Deps) {
     async list(orgId: string, policy: OrgAccess['policy']) {
       const members = await store.listMembers(orgId);
       const ids = members.map((m) => m.user_id);
-      const [people, logins, kinds] = await Promise.all([deps.people.peopleOf(ids), sessions.lastLogins(ids), deps.people.factorKindsOf(ids)]);
+      const [people, logins, kinds] = await Promise.all([
+        deps.people.peopleOf(ids),
+        sessions.lastLogins(ids),
+        deps.people.factorKindsOf(ids),
+      ]);
       return members.flatMap((m) => {
         const person = people.get(m.user_id);
         if (!person) return [];
@@ -74,7 +79,8 @@ export function createMemberService(deps: Deps) {
         if (!(await store.lockOrg(actor.orgId, tx))) throw orgError('ORG_NOT_FOUND');
         const member = await store.member(actor.orgId, userId, tx);
         if (!member) throw notFound();
-        if (member.roles.includes(OWNER_ROLE) && !actor.isOwner) throw orgError('OWNER_REQUIRED', 'Only an Owner can change an Owner\u2019s roles.');
+        if (member.roles.includes(OWNER_ROLE) && !actor.isOwner)
+          throw orgError('OWNER_REQUIRED', 'Only an Owner can change an Owner\u2019s roles.');
         const wanted = await store.rolesByKeys(actor.orgId, keys, tx);
         const unknown = keys.filter((k) => !wanted.some((r) => r.key === k));
         if (unknown.length) throw orgError('ROLE_UNKNOWN', `This organization has no role ${unknown.join(', ')}.`, { roles: unknown });
@@ -84,7 +90,8 @@ export function createMemberService(deps: Deps) {
         assertMayHandle(actor, [...added, ...removed]);
         if (removed.some((r) => r.key === OWNER_ROLE)) {
           const owners = await store.ownerIds(actor.orgId, tx);
-          if (owners.length <= 1) throw orgError('LAST_OWNER', 'This is the organization\u2019s last Owner: make someone else an Owner first.');
+          if (owners.length <= 1)
+            throw orgError('LAST_OWNER', 'This is the organization\u2019s last Owner: make someone else an Owner first.');
         }
         if (added.length === 0 && removed.length === 0) return { user_id: userId, roles: member.roles.slice().sort() };
         const notBefore = nextNotBefore(clock.now(), member.roles_changed_at);
@@ -119,6 +126,11 @@ export function createMemberService(deps: Deps) {
      */
     async remove(actor: Actor, userId: string, context: AuditContext) {
       const leaving = userId === actor.userId;
+      // The route lets any member through (to leave); removing someone else needs members:manage.
+      if (!leaving) {
+        const { allowed, missing } = hasPermissions(actor.permissions, ['members:manage']);
+        if (!allowed) throw authError('PERMISSION_DENIED', 'Removing a member needs the permission members:manage.', { missing });
+      }
       await withTransaction(async (tx) => {
         if (!(await store.lockOrg(actor.orgId, tx))) throw orgError('ORG_NOT_FOUND');
         const member = await store.member(actor.orgId, userId, tx);
@@ -131,7 +143,10 @@ export function createMemberService(deps: Deps) {
         if (member.roles.includes(OWNER_ROLE)) {
           const owners = await store.ownerIds(actor.orgId, tx);
           if (owners.length <= 1) {
-            throw orgError('LAST_OWNER', 'This is the organization\u2019s last Owner: make someone else an Owner (or delete the organization) first.');
+            throw orgError(
+              'LAST_OWNER',
+              'This is the organization\u2019s last Owner: make someone else an Owner (or delete the organization) first.',
+            );
           }
         }
         await store.removeMember(actor.orgId, userId, tx);

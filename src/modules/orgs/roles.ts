@@ -43,7 +43,11 @@ export function createRoleService(deps: Deps) {
       return { roles: (await store.listRoles(orgId)).map(viewOf), permissions: CATALOGUE };
     },
 
-    async create(actor: Actor, input: { key?: string; name: string; description?: string; permissions: Permission[] }, context: AuditContext) {
+    async create(
+      actor: Actor,
+      input: { key?: string; name: string; description?: string; permissions: Permission[] },
+      context: AuditContext,
+    ) {
       assertHolds(actor, input.permissions);
       const key = input.key ?? slugify(input.name, 63).replace(/-/g, '_');
       const role = {
@@ -59,7 +63,15 @@ export function createRoleService(deps: Deps) {
         if (!(await store.lockOrg(actor.orgId, tx))) throw orgError('ORG_NOT_FOUND');
         if (!(await store.insertRole(role, tx))) throw orgError('ROLE_EXISTS', `The organization already has a role "${key}".`);
         await audit.record(
-          { action: 'org.role_created', orgId: actor.orgId, actorId: actor.userId, targetType: 'role', targetId: key, data: { permissions: role.permissions }, context },
+          {
+            action: 'org.role_created',
+            orgId: actor.orgId,
+            actorId: actor.userId,
+            targetType: 'role',
+            targetId: key,
+            data: { permissions: role.permissions },
+            context,
+          },
           tx,
         );
         return viewOf({ ...role, created_at: clock.now(), updated_at: clock.now() });
@@ -67,7 +79,12 @@ export function createRoleService(deps: Deps) {
     },
 
     /** Edits a custom role; new permissions reach its holders' next tokens, and their current ones are refused. */
-    async update(actor: Actor, key: string, patch: { name?: string; description?: string; permissions?: Permission[] }, context: AuditContext) {
+    async update(
+      actor: Actor,
+      key: string,
+      patch: { name?: string; description?: string; permissions?: Permission[] },
+      context: AuditContext,
+    ) {
       return withTransaction(async (tx) => {
         if (!(await store.lockOrg(actor.orgId, tx))) throw orgError('ORG_NOT_FOUND');
         const role = await find(actor.orgId, key, tx);
@@ -77,11 +94,16 @@ export function createRoleService(deps: Deps) {
         const permissions = patch.permissions ? [...new Set(patch.permissions)] : undefined;
         const updated = await store.updateRole(
           role.id,
-          { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.description !== undefined ? { description: patch.description } : {}), ...(permissions ? { permissions } : {}) },
+          {
+            ...(patch.name !== undefined ? { name: patch.name } : {}),
+            ...(patch.description !== undefined ? { description: patch.description } : {}),
+            ...(permissions ? { permissions } : {}),
+          },
           clock.now(),
           tx,
         );
-        const changed = permissions && (permissions.length !== role.permissions.length || permissions.some((p) => !role.permissions.includes(p)));
+        const changed =
+          permissions && (permissions.length !== role.permissions.length || permissions.some((p) => !role.permissions.includes(p)));
         if (changed) {
           const holders = await store.touchHolders(role.id, clock.now(), tx);
           await sessions.rolesChanged(actor.orgId, holders, 'role_edited', tx);
@@ -93,7 +115,10 @@ export function createRoleService(deps: Deps) {
             actorId: actor.userId,
             targetType: 'role',
             targetId: key,
-            data: { ...(permissions ? { from: role.permissions, to: permissions } : {}), ...(patch.name !== undefined ? { name: patch.name } : {}) },
+            data: {
+              ...(permissions ? { from: role.permissions, to: permissions } : {}),
+              ...(patch.name !== undefined ? { name: patch.name } : {}),
+            },
             context,
           },
           tx,
@@ -109,9 +134,13 @@ export function createRoleService(deps: Deps) {
         if (role.builtin) throw orgError('ROLE_BUILTIN', 'The preset\u2019s roles cannot be deleted.');
         assertHolds(actor, role.permissions as Permission[]);
         const holders = await store.roleHolderCount(role.id, tx);
-        if (holders > 0) throw orgError('ROLE_IN_USE', `${holders} member${holders > 1 ? 's hold' : ' holds'} this role: change their roles first.`);
+        if (holders > 0)
+          throw orgError('ROLE_IN_USE', `${holders} member${holders > 1 ? 's hold' : ' holds'} this role: change their roles first.`);
         await store.deleteRole(role.id, tx);
-        await audit.record({ action: 'org.role_deleted', orgId: actor.orgId, actorId: actor.userId, targetType: 'role', targetId: key, context }, tx);
+        await audit.record(
+          { action: 'org.role_deleted', orgId: actor.orgId, actorId: actor.userId, targetType: 'role', targetId: key, context },
+          tx,
+        );
       });
     },
   };

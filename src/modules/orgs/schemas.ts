@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { displayName, uuid } from '../../http/schemas.js';
+import { displayName, email, password, uuid } from '../../http/schemas.js';
 import { ALL_PERMISSIONS } from '../../shared/permissions.js';
 import { securityPolicy, securityPolicyPatch } from './policy.js';
 import { ROLE_PRESET_NAMES } from './presets.js';
@@ -104,7 +104,11 @@ export const createRoleBody = z.strictObject({
   permissions: z.array(permission).max(ALL_PERMISSIONS.length),
 });
 export const updateRoleBody = z
-  .strictObject({ name: displayName.optional(), description: description.optional(), permissions: z.array(permission).max(ALL_PERMISSIONS.length).optional() })
+  .strictObject({
+    name: displayName.optional(),
+    description: description.optional(),
+    permissions: z.array(permission).max(ALL_PERMISSIONS.length).optional(),
+  })
   .refine((b) => Object.keys(b).length > 0, 'Give at least one field');
 
 export const createClientBody = z.strictObject({
@@ -115,3 +119,39 @@ export const createClientBody = z.strictObject({
 });
 export const clientView = orgView.extend({ agency_permissions: z.array(z.string()) });
 export const clientList = z.object({ clients: z.array(clientView) });
+
+// Invitations.
+export const invitationParams = z.strictObject({ org: uuid, id: uuid });
+export const createInvitationBody = z.strictObject({ name: displayName, email, roles: z.array(roleKey).min(1).max(20) });
+export const invitationView = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  roles: z.array(z.string()),
+  // The inviter's account id (null once that account is deleted: the invitation still works).
+  invited_by: z.string().nullable(),
+  expires_at: z.string(),
+  created_at: z.string(),
+  status: z.enum(['pending', 'accepted', 'revoked', 'expired']),
+});
+export const invitationList = z.object({ invitations: z.array(invitationView) });
+// The emailed link's token (randomToken: 43 base64url characters).
+const invitationToken = z.string().min(1).max(256);
+export const invitationTokenBody = z.strictObject({ token: invitationToken });
+// Strict: the roles are the invitation's, never the caller's (a `roles` field is refused).
+export const acceptInvitationBody = z.strictObject({ token: invitationToken, name: displayName.optional(), password: password.optional() });
+export const invitationPreview = z.object({
+  org: z.object({ id: z.string(), name: z.string() }),
+  email: z.string(),
+  name: z.string(),
+  roles: z.array(z.string()),
+  expires_at: z.string(),
+  // Whether the address has an account: log in (or give its password) to accept, or create one.
+  account_exists: z.boolean(),
+});
+export const invitationAccepted = z.object({
+  org_id: z.string(),
+  user_id: z.string(),
+  roles: z.array(z.string()),
+  account_created: z.boolean(),
+});

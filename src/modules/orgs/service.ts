@@ -21,6 +21,8 @@ type Deps = {
   audit: AuditService;
   people: People;
   clock: Clock;
+  /** After a commit that changed an org's settings: every instance forgets what it remembers of its members' access. */
+  orgChanged: (orgId: string) => Promise<void>;
 };
 
 export function viewOf(org: OrgRow, access?: Pick<OrgAccess, 'roles' | 'permissions' | 'agencyId'>) {
@@ -105,7 +107,15 @@ export function createOrgService(deps: Deps) {
         const org = await insertOrg(tx, { ...input, createdBy: userId });
         await store.insertMember(org.id, userId, [org.roles.get(OWNER_ROLE)!], clock.now(), tx);
         await audit.record(
-          { action: 'org.created', orgId: org.id, actorId: userId, targetType: 'org', targetId: org.id, data: { name: input.name, role_preset: input.preset }, context },
+          {
+            action: 'org.created',
+            orgId: org.id,
+            actorId: userId,
+            targetType: 'org',
+            targetId: org.id,
+            data: { name: input.name, role_preset: input.preset },
+            context,
+          },
           tx,
         );
         return org.id;
@@ -140,7 +150,11 @@ export function createOrgService(deps: Deps) {
      * (it would lock them out at once, or when the grace period ends); shorter session lifetimes
      * apply to the org's live sessions at once.
      */
-    async update(actor: OrgAccess & { userId: string }, patch: { name?: string; security_policy?: Partial<SecurityPolicy> }, context: AuditContext) {
+    async update(
+      actor: OrgAccess & { userId: string },
+      patch: { name?: string; security_policy?: Partial<SecurityPolicy> },
+      context: AuditContext,
+    ) {
       return withTransaction(async (tx) => {
         const org = await store.lockOrg(actor.orgId, tx);
         if (!org) throw orgError('ORG_NOT_FOUND', 'No organization of yours has that id.');
@@ -169,6 +183,7 @@ export function createOrgService(deps: Deps) {
           clock.now(),
           tx,
         );
+        tx.afterCommit(() => deps.orgChanged(actor.orgId));
         if (patch.security_policy && (policy.session_absolute_ttl || policy.session_idle_ttl)) {
           await sessions.applyOrgLimits(actor.orgId, { absoluteTtl: policy.session_absolute_ttl, idleTtl: policy.session_idle_ttl }, tx);
         }
@@ -179,7 +194,10 @@ export function createOrgService(deps: Deps) {
             actorId: actor.userId,
             targetType: 'org',
             targetId: actor.orgId,
-            data: { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.security_policy ? { security_policy: policy } : {}) },
+            data: {
+              ...(patch.name !== undefined ? { name: patch.name } : {}),
+              ...(patch.security_policy ? { security_policy: policy } : {}),
+            },
             context,
           },
           tx,
@@ -202,7 +220,15 @@ export function createOrgService(deps: Deps) {
           tx,
         );
         await audit.record(
-          { action: 'org.deleted', orgId: actor.orgId, actorId: actor.userId, targetType: 'org', targetId: actor.orgId, data: { name: org.name }, context },
+          {
+            action: 'org.deleted',
+            orgId: actor.orgId,
+            actorId: actor.userId,
+            targetType: 'org',
+            targetId: actor.orgId,
+            data: { name: org.name },
+            context,
+          },
           tx,
         );
         await store.deleteOrg(actor.orgId, tx);
@@ -243,7 +269,15 @@ export function createOrgService(deps: Deps) {
       }
       for (const orgId of await store.orgIdsOf(userId, tx)) {
         await audit.record(
-          { action: 'org.member_removed', orgId, actorId: userId, targetType: 'user', targetId: userId, data: { reason: 'account_deleted' }, context },
+          {
+            action: 'org.member_removed',
+            orgId,
+            actorId: userId,
+            targetType: 'user',
+            targetId: userId,
+            data: { reason: 'account_deleted' },
+            context,
+          },
           tx,
         );
       }
@@ -256,7 +290,12 @@ export function createOrgService(deps: Deps) {
     async factorRequired(userId: string, remainingKinds: readonly string[]): Promise<boolean> {
       for (const org of await store.listOrgsOf(userId)) {
         const access = await deps.access.resolve(userId, org.id);
-        if (access && access.graceOver && (access.policy.require_mfa || remainingKinds.length > 0) && !meetsPolicy(access.policy, remainingKinds)) {
+        if (
+          access &&
+          access.graceOver &&
+          (access.policy.require_mfa || remainingKinds.length > 0) &&
+          !meetsPolicy(access.policy, remainingKinds)
+        ) {
           return true;
         }
       }

@@ -65,7 +65,12 @@ export function createOrgStore(db: Db) {
       return tx.selectFrom('orgs').selectAll().where('id', '=', orgId).forUpdate().executeTakeFirst();
     },
 
-    async updateOrg(orgId: string, patch: Partial<Pick<OrgRow, 'name' | 'mfa_required_since'>> & { security_policy?: string }, now: Date, tx: Executor) {
+    async updateOrg(
+      orgId: string,
+      patch: Partial<Pick<OrgRow, 'name' | 'mfa_required_since'>> & { security_policy?: string },
+      now: Date,
+      tx: Executor,
+    ) {
       return tx
         .updateTable('orgs')
         .set({ ...patch, updated_at: now })
@@ -91,7 +96,10 @@ export function createOrgStore(db: Db) {
     },
 
     /** A user's access to a client org through the agency that manages it (their roles in the agency). */
-    async agencyAccess(clientOrgId: string, userId: string): Promise<Array<AccessRow & { agency_id: string; agency_permissions: string[] }>> {
+    async agencyAccess(
+      clientOrgId: string,
+      userId: string,
+    ): Promise<Array<AccessRow & { agency_id: string; agency_permissions: string[] }>> {
       const result = await sql<AccessRow & { agency_id: string; agency_permissions: string[] }>`
         select c.plan, c.security_policy, c.mfa_required_since, am.joined_at, am.roles_changed_at, r.key, r.permissions,
                c.managed_by as agency_id, c.agency_permissions
@@ -200,7 +208,12 @@ export function createOrgStore(db: Db) {
     },
 
     async removeMember(orgId: string, userId: string, tx: Executor): Promise<boolean> {
-      const gone = await tx.deleteFrom('org_members').where('org_id', '=', orgId).where('user_id', '=', userId).returning('user_id').executeTakeFirst();
+      const gone = await tx
+        .deleteFrom('org_members')
+        .where('org_id', '=', orgId)
+        .where('user_id', '=', userId)
+        .returning('user_id')
+        .executeTakeFirst();
       return !!gone;
     },
 
@@ -233,7 +246,12 @@ export function createOrgStore(db: Db) {
     },
 
     async updateRole(roleId: string, patch: Partial<Pick<RoleRow, 'name' | 'description' | 'permissions'>>, now: Date, tx: Executor) {
-      return tx.updateTable('org_roles').set({ ...patch, updated_at: now }).where('id', '=', roleId).returningAll().executeTakeFirstOrThrow();
+      return tx
+        .updateTable('org_roles')
+        .set({ ...patch, updated_at: now })
+        .where('id', '=', roleId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
     },
 
     async roleHolderCount(roleId: string, tx: Executor): Promise<number> {

@@ -46,8 +46,17 @@ export function createRevocations({
   clock: Clock;
   logger: Logger;
   accessTokenTtl: number;
-  liveSessionRevocations: (now: Date) => Promise<
-    Array<{ kind: string; session_id: string | null; org_id: string | null; user_id: string | null; not_before: Date | null; expires_at: Date }>
+  liveSessionRevocations: (
+    now: Date,
+  ) => Promise<
+    Array<{
+      kind: string;
+      session_id: string | null;
+      org_id: string | null;
+      user_id: string | null;
+      not_before: Date | null;
+      expires_at: Date;
+    }>
   >;
 }) {
   const secondsUntil = (until: Date) => Math.ceil((until.getTime() - clock.now().getTime()) / 1000);

@@ -74,7 +74,9 @@ export function createSessionService(deps: Deps) {
     now: Date,
     grant?: OrgGrant,
   ): Promise<TokenPair> {
-    const org = session.org_id ? (grant ?? (await deps.orgGrants({ userId: session.user_id, orgId: session.org_id, aal: session.aal }))) : null;
+    const org = session.org_id
+      ? (grant ?? (await deps.orgGrants({ userId: session.user_id, orgId: session.org_id, aal: session.aal })))
+      : null;
     const access = await accessTokens.sign(
       {
         sub: session.user_id,
@@ -165,7 +167,12 @@ export function createSessionService(deps: Deps) {
         const live = await store.peekRefresh(hash, now);
         if (live && live.org_id !== options.orgId) {
           const grant = options.orgId ? await deps.orgGrants({ userId: live.user_id, orgId: options.orgId, aal: live.aal }) : undefined;
-          switchTo = { orgId: options.orgId, grant, absoluteTtl: grant?.limits.absoluteTtl ?? null, idleTtl: grant?.limits.idleTtl ?? null };
+          switchTo = {
+            orgId: options.orgId,
+            grant,
+            absoluteTtl: grant?.limits.absoluteTtl ?? null,
+            idleTtl: grant?.limits.idleTtl ?? null,
+          };
         }
       }
       const won = await store.spend(hash, sha256(successor), sealSuccessor(refreshToken, successor), client, now, switchTo);
@@ -303,8 +310,17 @@ export function createSessionService(deps: Deps) {
       tx.afterCommit(() => revocations.markMembers(rows));
     },
 
+    /** A member's current not-before in an org (seconds; null: no change of theirs still matters). */
+    memberNotBefore: (orgId: string, userId: string) => revocations.memberNotBefore(orgId, userId),
+
     /** Whether an access token still stands: its session, and its org roles (also those of the agency it acts through). */
-    async tokenRevocation(claims: { sid: string; sub: string; iat: number; org_id?: string | null; act?: { org_id?: string } }): Promise<TokenRevocation> {
+    async tokenRevocation(claims: {
+      sid: string;
+      sub: string;
+      iat: number;
+      org_id?: string | null;
+      act?: { org_id?: string };
+    }): Promise<TokenRevocation> {
       const orgs = [claims.org_id, claims.act?.org_id].filter((o): o is string => typeof o === 'string');
       const [revoked, ...notBefores] = await Promise.all([
         revocations.isRevoked(claims.sid),

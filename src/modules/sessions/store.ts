@@ -30,7 +30,7 @@ export type NewSession = {
   idle_ttl_seconds: number | null;
   ip: string | null;
   user_agent: string | null;
-  /** When it was authenticated (the clock's now: step-up compares against the same clock). */
+  /** When it was authenticated, and so created and last seen (the clock's now: idle and absolute limits compare against the same clock). */
   auth_at: Date;
 };
 
@@ -48,10 +48,11 @@ export function createSessionStore(db: Db) {
       try {
         await sql`
           with s as (
-            insert into sessions (id, user_id, org_id, aal, amr, expires_at, idle_ttl_seconds, ip, user_agent, auth_at, auth_aal)
+            insert into sessions (id, user_id, org_id, aal, amr, expires_at, idle_ttl_seconds, ip, user_agent, auth_at, auth_aal,
+                                  created_at, last_seen_at)
             values (${session.id}, ${session.user_id}, ${session.org_id}, ${session.aal}, ${session.amr}::text[],
                     ${session.expires_at}, ${session.idle_ttl_seconds}, ${session.ip}, ${session.user_agent},
-                    ${session.auth_at}, ${session.aal})
+                    ${session.auth_at}, ${session.aal}, ${session.auth_at}, ${session.auth_at})
             returning id
           )
           insert into refresh_tokens (token_hash, session_id) select ${refreshHash}, id from s`.execute(db);

@@ -56,7 +56,11 @@ export const tokenRoutes =
           if (!cookie) throw tokenError('INVALID_GRANT', 'No refresh cookie; log in again.');
           if (cookie.sessionId !== sessionId) throw otherSession();
           const pair = (await tokens.exchange(
-            { grant_type: 'refresh_token', refresh_token: cookie.refreshToken, org_id: (req.body as { org_id?: string | null } | undefined)?.org_id },
+            {
+              grant_type: 'refresh_token',
+              refresh_token: cookie.refreshToken,
+              org_id: (req.body as { org_id?: string | null } | undefined)?.org_id,
+            },
             requestContext(req),
           )) as TokenPair;
           // The session named in the cookie is not signed; the one the grant found is authoritative.

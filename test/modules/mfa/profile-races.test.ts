@@ -31,6 +31,7 @@ function lifecycleOf(ctx: TestApp) {
     logger: createLogger('silent'),
     clock,
     userEmail: (userId) => ctx.services.accounts.emailOf(userId),
+    factorRequired: (userId, kinds) => ctx.services.orgs.factorRequired(userId, kinds),
   });
   return { store, lifecycle };
 }

@@ -23,7 +23,11 @@ t.test('org tokens', async (t) => {
   t.test('a non-member asking for an org gets 403 ORG_ACCESS_DENIED, at login and at refresh', async (t) => {
     const { org } = await orgWithOwner(ctx);
     const stranger = await person(ctx);
-    const res = await ctx.app.inject({ method: 'POST', url: '/v1/login', payload: { email: stranger.email, password: stranger.password, org_id: org.id } });
+    const res = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/login',
+      payload: { email: stranger.email, password: stranger.password, org_id: org.id },
+    });
     assertProblem(t, res, 403, 'ORG_ACCESS_DENIED');
     const switched = await refresh(ctx, stranger.tokens.refresh_token, { org_id: org.id });
     assertProblem(t, switched, 403, 'ORG_ACCESS_DENIED');
@@ -70,7 +74,12 @@ t.test('org tokens', async (t) => {
     const after = await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(fresh.json().access_token) });
     t.equal(after.statusCode, 200, 'the refreshed token works at once (issued no earlier than the change)');
     // The durable record.
-    const rows = await ctx.db.selectFrom('revocations').selectAll().where('kind', '=', 'org_member_not_before').where('user_id', '=', dev.id).execute();
+    const rows = await ctx.db
+      .selectFrom('revocations')
+      .selectAll()
+      .where('kind', '=', 'org_member_not_before')
+      .where('user_id', '=', dev.id)
+      .execute();
     t.equal(rows.length, 1);
     t.equal(rows[0]!.org_id, org.id);
   });

@@ -38,7 +38,10 @@ export const clientRoutes =
 
     app.get(
       '/v1/orgs/:org/clients',
-      { preHandler: [authenticate, org('clients:manage')], schema: { tags, params: orgParams, response: { 200: clientList, ...errorResponses(...GUARDED) } } },
+      {
+        preHandler: [authenticate, org('clients:manage')],
+        schema: { tags, params: orgParams, response: { 200: clientList, ...errorResponses(...GUARDED) } },
+      },
       async (req) => ({ clients: await clients.list(actorOf(req).orgId) }),
     );
   };

@@ -17,16 +17,23 @@ export const orgRoutes =
 
     app.post(
       '/v1/orgs',
-      { preHandler: authenticate, schema: { tags, body: createOrgBody, response: { 201: orgView, ...errorResponses(...AUTH, 'EMAIL_NOT_VERIFIED') } } },
+      {
+        preHandler: authenticate,
+        schema: { tags, body: createOrgBody, response: { 201: orgView, ...errorResponses(...AUTH, 'EMAIL_NOT_VERIFIED') } },
+      },
       async (req, reply) => {
         const view = await orgs.create(authOf(req).userId, { name: req.body.name, preset: req.body.role_preset }, requestContext(req));
         return reply.status(201).send(view);
       },
     );
 
-    app.get('/v1/orgs', { preHandler: authenticate, schema: { tags, response: { 200: orgList, ...errorResponses(...AUTH) } } }, async (req) => ({
-      orgs: await orgs.listMine(authOf(req).userId),
-    }));
+    app.get(
+      '/v1/orgs',
+      { preHandler: authenticate, schema: { tags, response: { 200: orgList, ...errorResponses(...AUTH) } } },
+      async (req) => ({
+        orgs: await orgs.listMine(authOf(req).userId),
+      }),
+    );
 
     app.get(
       '/v1/orgs/:org',
@@ -38,7 +45,12 @@ export const orgRoutes =
       '/v1/orgs/:org',
       {
         preHandler: [authenticate, org('org:manage')],
-        schema: { tags, params: orgParams, body: updateOrgBody, response: { 200: orgView, ...errorResponses(...GUARDED, 'POLICY_LOCKOUT') } },
+        schema: {
+          tags,
+          params: orgParams,
+          body: updateOrgBody,
+          response: { 200: orgView, ...errorResponses(...GUARDED, 'POLICY_LOCKOUT') },
+        },
       },
       async (req) => orgs.update(actorOf(req), req.body, requestContext(req)),
     );

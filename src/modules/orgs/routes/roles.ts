@@ -16,7 +16,10 @@ export const roleRoutes =
 
     app.get(
       '/v1/orgs/:org/roles',
-      { preHandler: [authenticate, org('members:read')], schema: { tags, params: orgParams, response: { 200: roleList, ...errorResponses(...GUARDED) } } },
+      {
+        preHandler: [authenticate, org('members:read')],
+        schema: { tags, params: orgParams, response: { 200: roleList, ...errorResponses(...GUARDED) } },
+      },
       async (req) => roles.list(actorOf(req).orgId),
     );
 
@@ -24,7 +27,12 @@ export const roleRoutes =
       '/v1/orgs/:org/roles',
       {
         preHandler: [authenticate, org('roles:manage')],
-        schema: { tags, params: orgParams, body: createRoleBody, response: { 201: roleView, ...errorResponses(...GUARDED, 'ESCALATION_DENIED', 'ROLE_EXISTS') } },
+        schema: {
+          tags,
+          params: orgParams,
+          body: createRoleBody,
+          response: { 201: roleView, ...errorResponses(...GUARDED, 'ESCALATION_DENIED', 'ROLE_EXISTS') },
+        },
       },
       async (req, reply) => {
         const body = { ...req.body, permissions: req.body.permissions as Permission[] };
@@ -43,7 +51,13 @@ export const roleRoutes =
           response: { 200: roleView, ...errorResponses(...GUARDED, 'ROLE_NOT_FOUND', 'ROLE_BUILTIN', 'ESCALATION_DENIED') },
         },
       },
-      async (req) => roles.update(actorOf(req), req.params.role, { ...req.body, permissions: req.body.permissions as Permission[] | undefined }, requestContext(req)),
+      async (req) =>
+        roles.update(
+          actorOf(req),
+          req.params.role,
+          { ...req.body, permissions: req.body.permissions as Permission[] | undefined },
+          requestContext(req),
+        ),
     );
 
     app.delete(

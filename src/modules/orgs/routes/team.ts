@@ -15,7 +15,10 @@ export const teamRoutes =
 
     app.get(
       '/v1/orgs/:org/members',
-      { preHandler: [authenticate, org('members:read')], schema: { tags, params: orgParams, response: { 200: memberList, ...errorResponses(...GUARDED) } } },
+      {
+        preHandler: [authenticate, org('members:read')],
+        schema: { tags, params: orgParams, response: { 200: memberList, ...errorResponses(...GUARDED) } },
+      },
       async (req) => {
         const actor = actorOf(req);
         return { members: await members.list(actor.orgId, actor.policy) };
@@ -47,7 +50,10 @@ export const teamRoutes =
         schema: {
           tags,
           params: memberParams,
-          response: { 204: noContent, ...errorResponses(...GUARDED, 'MEMBER_NOT_FOUND', 'ESCALATION_DENIED', 'OWNER_REQUIRED', 'LAST_OWNER') },
+          response: {
+            204: noContent,
+            ...errorResponses(...GUARDED, 'MEMBER_NOT_FOUND', 'ESCALATION_DENIED', 'OWNER_REQUIRED', 'LAST_OWNER'),
+          },
         },
       },
       async (req, reply) => {
@@ -60,7 +66,11 @@ export const teamRoutes =
       '/v1/orgs/:org/members/:user/sessions',
       {
         preHandler: [authenticate, org('sessions:manage')],
-        schema: { tags, params: memberParams, response: { 200: memberSessions, ...errorResponses(...GUARDED, 'MEMBER_NOT_FOUND', 'OWNER_REQUIRED') } },
+        schema: {
+          tags,
+          params: memberParams,
+          response: { 200: memberSessions, ...errorResponses(...GUARDED, 'MEMBER_NOT_FOUND', 'OWNER_REQUIRED') },
+        },
       },
       async (req) => ({ sessions: await members.sessions(actorOf(req), req.params.user) }),
     );
@@ -69,7 +79,11 @@ export const teamRoutes =
       '/v1/orgs/:org/members/:user/sessions/revoke-all',
       {
         preHandler: [authenticate, org('sessions:manage')],
-        schema: { tags, params: memberParams, response: { 200: revokedCount, ...errorResponses(...GUARDED, 'MEMBER_NOT_FOUND', 'OWNER_REQUIRED') } },
+        schema: {
+          tags,
+          params: memberParams,
+          response: { 200: revokedCount, ...errorResponses(...GUARDED, 'MEMBER_NOT_FOUND', 'OWNER_REQUIRED') },
+        },
       },
       async (req) => ({ revoked: await members.revokeSessions(actorOf(req), req.params.user, requestContext(req)) }),
     );

@@ -1,0 +1,104 @@
+import t from 'tap';
+import { buildTestApp, login } from '../../helpers/app.js';
+import { assertProblem } from '../../helpers/problem.js';
+import { bearer, claimsOf, member, orgWithOwner, refresh, relogin } from '../../helpers/orgs.js';
+
+/** Agencies: client orgs they create and manage, and the agency's resellers acting in them without being members. */
+t.test('agency clients', async (t) => {
+  const ctx = await buildTestApp(t);
+  const { owner, org: agency } = await orgWithOwner(ctx, 'compliance', 'Agency One');
+  const { auth: ownerAuth } = await relogin(ctx, owner, agency.id);
+  const reseller = await member(ctx, agency.id, ['agency_reseller'], 'Rita Reseller');
+  const developer = await member(ctx, agency.id, ['developer'], 'Dev Eloper');
+
+  const created = await ctx.app.inject({
+    method: 'POST',
+    url: `/v1/orgs/${agency.id}/clients`,
+    headers: reseller.auth,
+    payload: { name: 'Client Co', role_preset: 'crm' },
+  });
+  t.equal(created.statusCode, 201, created.body);
+  const client = created.json();
+  t.equal(client.managed_by, agency.id);
+  t.notOk(client.agency_permissions.includes('billing:manage'), 'no billing for the agency');
+  t.notOk(client.agency_permissions.includes('org:delete'), 'nor deletion');
+  t.ok(client.agency_permissions.includes('members:invite'));
+
+  t.test('the clients list, for clients:manage only', async (t) => {
+    const list = await ctx.app.inject({ method: 'GET', url: `/v1/orgs/${agency.id}/clients`, headers: ownerAuth });
+    t.same(
+      list.json().clients.map((c: { id: string }) => c.id),
+      [client.id],
+    );
+    assertProblem(
+      t,
+      await ctx.app.inject({ method: 'GET', url: `/v1/orgs/${agency.id}/clients`, headers: developer.auth }),
+      403,
+      'PERMISSION_DENIED',
+    );
+  });
+
+  t.test('a reseller acts in the client without being a member: the token says so (act)', async (t) => {
+    const { res, body } = await login(ctx, reseller.email, reseller.password, { org_id: client.id });
+    t.equal(res.statusCode, 200, res.body);
+    const claims = claimsOf(body.access_token);
+    t.equal(claims.org_id, client.id);
+    t.same(claims.act, { org_id: agency.id });
+    t.same(claims.roles, []);
+    t.same(claims.permissions, [...client.agency_permissions].sort());
+    const members = await ctx.app.inject({ method: 'GET', url: `/v1/orgs/${client.id}/members`, headers: bearer(body.access_token) });
+    t.equal(members.statusCode, 200, 'reads the client team with the agency grant');
+    t.same(members.json().members, [], 'the reseller is not a member');
+    const view = await ctx.app.inject({ method: 'GET', url: `/v1/orgs/${client.id}`, headers: reseller.auth });
+    t.equal(view.json().acting_for, agency.id);
+    assertProblem(
+      t,
+      await ctx.app.inject({ method: 'DELETE', url: `/v1/orgs/${client.id}`, headers: reseller.auth }),
+      403,
+      'PERMISSION_DENIED',
+    );
+  });
+
+  t.test('agency members without clients:manage have no access to clients', async (t) => {
+    const { res } = await login(ctx, developer.email, developer.password, { org_id: client.id });
+    assertProblem(t, res, 403, 'ORG_ACCESS_DENIED');
+    assertProblem(t, await ctx.app.inject({ method: 'GET', url: `/v1/orgs/${client.id}`, headers: developer.auth }), 404, 'ORG_NOT_FOUND');
+  });
+
+  t.test('a client cannot have clients; an agency grant cannot include billing', async (t) => {
+    const { body } = await login(ctx, reseller.email, reseller.password, { org_id: client.id });
+    const nested = await ctx.app.inject({
+      method: 'POST',
+      url: `/v1/orgs/${client.id}/clients`,
+      headers: bearer(body.access_token),
+      payload: { name: 'Nested' },
+    });
+    // The grant has no clients:manage in a client.
+    assertProblem(t, nested, 403, 'PERMISSION_DENIED');
+    const greedy = await ctx.app.inject({
+      method: 'POST',
+      url: `/v1/orgs/${agency.id}/clients`,
+      headers: ownerAuth,
+      payload: { name: 'Greedy', permissions: ['billing:manage'] },
+    });
+    assertProblem(t, greedy, 403, 'ESCALATION_DENIED');
+  });
+
+  t.test('losing clients:manage in the agency ends the acting tokens at once', async (t) => {
+    const { body } = await login(ctx, reseller.email, reseller.password, { org_id: client.id });
+    const acting = bearer(body.access_token);
+    t.equal((await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: acting })).statusCode, 200);
+    const demote = await ctx.app.inject({
+      method: 'PATCH',
+      url: `/v1/orgs/${agency.id}/members/${reseller.id}`,
+      headers: ownerAuth,
+      payload: { roles: ['auditor'] },
+    });
+    t.equal(demote.statusCode, 200, demote.body);
+    assertProblem(t, await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: acting }), 401, 'TOKEN_STALE');
+    assertProblem(t, await refresh(ctx, body.refresh_token), 403, 'ORG_ACCESS_DENIED', 'the refresh finds no access');
+    // Audit: the client's creation is in both orgs' trails.
+    const events = await ctx.db.selectFrom('audit_events').select(['org_id']).where('action', '=', 'org.client_created').execute();
+    t.same(events.map((e) => e.org_id).sort(), [agency.id, client.id].sort());
+  });
+});
