@@ -54,6 +54,8 @@ const envSchema = z.object({
   APP_RESET_PASSWORD_PATH: appPath('/reset-password'),
   APP_FORGOT_PASSWORD_PATH: appPath('/forgot-password'),
   APP_INVITATION_PATH: appPath('/accept-invitation'),
+  // How long an organization invitation's link stays good.
+  INVITATION_TTL_DAYS: int(7, 1, 30),
   TESSERA_AUDIENCE: z.string().min(1).default('tessera'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_POOL_SIZE: int(20, 1, 500),
@@ -170,6 +172,7 @@ export const configSchema = envSchema.transform((e, ctx) => {
       forgotPasswordPath: e.APP_FORGOT_PASSWORD_PATH,
       invitationPath: e.APP_INVITATION_PATH,
     },
+    invitationTtlDays: e.INVITATION_TTL_DAYS,
     encryptionKeys: e.TESSERA_ENCRYPTION_KEYS,
     requireEmailVerification: e.REQUIRE_EMAIL_VERIFICATION,
     // Embedded mode owns its database, so it migrates by default; a shared one is migrated on purpose.

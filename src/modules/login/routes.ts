@@ -52,7 +52,15 @@ export const loginRoutes =
             200: loginResponse,
             // USER_NOT_FOUND: the account was deleted while this login was on its way.
             // ORG_MFA_REQUIRED: cannot happen for a password login (the policy sends it to a second step or to enrolment) but is the grant's.
-            ...errorResponses('INVALID_CREDENTIALS', 'ORG_ACCESS_DENIED', 'ORG_MFA_REQUIRED', 'LOGIN_THROTTLED', 'USER_NOT_FOUND'),
+            // ORG_FACTOR_NOT_ALLOWED: the account's factors are none the org allows (it adds one outside the org first).
+            ...errorResponses(
+              'INVALID_CREDENTIALS',
+              'ORG_ACCESS_DENIED',
+              'ORG_MFA_REQUIRED',
+              'ORG_FACTOR_NOT_ALLOWED',
+              'LOGIN_THROTTLED',
+              'USER_NOT_FOUND',
+            ),
           },
         },
       },

@@ -5,6 +5,7 @@ import type { LoginMethod, MfaService, Proof } from '../mfa/index.js';
 import type { SessionService, TokenPair } from '../sessions/index.js';
 import type { EnrollableFactor, LoginAccess, OrgService } from '../orgs/index.js';
 import { loginError } from './errors.js';
+import { orgError } from '../orgs/errors.js';
 
 export type LoginOutcome = 'success' | 'invalid_credentials' | 'throttled' | 'mfa_required';
 
@@ -104,6 +105,16 @@ export function createLoginService(deps: {
         );
       if (org?.rule.kind === 'enroll') {
         const methods = org.rule.factors;
+        // An account that has second factors (none the org allows) is not let in to enrol one on
+        // its password alone: that would be weaker than its own login. It signs in without the
+        // org (its own factors), adds an allowed one, and then signs in to the org.
+        if (accountMethods !== null) {
+          throw orgError(
+            'ORG_FACTOR_NOT_ALLOWED',
+            `This organization does not accept your second factors: sign in without it and set up one of ${methods.join(', ')} first.`,
+            { methods },
+          );
+        }
         const mfaToken = await park('enroll', methods);
         audit.recordDetached({
           action: 'session.mfa_enrollment_required',

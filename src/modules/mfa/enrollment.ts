@@ -58,7 +58,10 @@ export function createLoginEnrolment(deps: {
   async function parked(mfaToken: string, method: EnrolMethod) {
     const { id, pending } = await deps.pendingLogin(mfaToken);
     if (pending.purpose !== 'enroll' || !pending.enrolId) {
-      throw mfaError('MFA_TOKEN_INVALID', 'This MFA token is for the second step of a sign-in (POST /v1/login/mfa), not for setting up a factor.');
+      throw mfaError(
+        'MFA_TOKEN_INVALID',
+        'This MFA token is for the second step of a sign-in (POST /v1/login/mfa), not for setting up a factor.',
+      );
     }
     if (!deps.factors || !pending.methods.includes(method)) {
       throw mfaError('MFA_METHOD_UNAVAILABLE', `The method "${method}" cannot be set up for this sign-in.`, { methods: pending.methods });
@@ -149,11 +152,7 @@ export function createLoginEnrolment(deps: {
     webauthnOptions: (mfaToken: string, input: { passkey: boolean }) =>
       challenge(mfaToken, 'webauthn', (p) => p.factors.webauthn.registrationOptions(p.userId, p.enrolId, input)),
 
-    registerWebauthn: (
-      mfaToken: string,
-      input: { response: z.infer<typeof registrationResponse>; name?: string },
-      context: AuditContext,
-    ) =>
+    registerWebauthn: (mfaToken: string, input: { response: z.infer<typeof registrationResponse>; name?: string }, context: AuditContext) =>
       complete(mfaToken, 'webauthn', async (p) => {
         const done = await p.factors.webauthn.register(
           p.userId,

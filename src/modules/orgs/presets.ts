@@ -63,6 +63,7 @@ export const ROLE_PRESETS = {
         'reports:read',
         'customers:read',
         'customers:write',
+        'customers:assigned',
         'orders:write',
       ],
     },

@@ -80,6 +80,8 @@ export function createOrgStore(db: Db) {
     },
 
     async deleteOrg(orgId: string, tx: Executor) {
+      // Members' roles first: the cascade from orgs would reach org_roles before org_member_roles.
+      await tx.deleteFrom('org_member_roles').where('org_id', '=', orgId).execute();
       await tx.deleteFrom('orgs').where('id', '=', orgId).execute();
     },
 

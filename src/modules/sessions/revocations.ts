@@ -46,9 +46,7 @@ export function createRevocations({
   clock: Clock;
   logger: Logger;
   accessTokenTtl: number;
-  liveSessionRevocations: (
-    now: Date,
-  ) => Promise<
+  liveSessionRevocations: (now: Date) => Promise<
     Array<{
       kind: string;
       session_id: string | null;

@@ -45,7 +45,7 @@ export const tokenRoutes =
           schema: {
             tags,
             // Optional: `{org_id}` switches the session's active org, as the refresh_token grant's org_id does.
-            body: z.strictObject({ org_id: z.uuid().nullable().optional() }).optional(),
+            body: z.strictObject({ org_id: z.uuid().nullable().optional() }).nullable().optional(),
             response: { 200: cookieSession, ...errorResponses('INVALID_GRANT', 'CSRF_TOKEN_INVALID', ...grantErrors) },
           },
         },

@@ -83,4 +83,29 @@ t.test('org tokens', async (t) => {
     t.equal(rows.length, 1);
     t.equal(rows[0]!.org_id, org.id);
   });
+
+  t.test('cookie mode: a login for an org, and a switch with POST /v1/token/refresh {org_id}', async (t) => {
+    const { owner, org } = await orgWithOwner(ctx);
+    type SetCookie = { name: string; value: string };
+    const res = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/login',
+      payload: { email: owner.email, password: owner.password, mode: 'cookie', org_id: org.id },
+    });
+    t.equal(res.statusCode, 200, res.body);
+    const cookies = res.cookies as SetCookie[];
+    const role = (suffix: string) => cookies.find((c) => c.name.endsWith(suffix))!;
+    t.equal(claimsOf(role('tessera_at').value).org_id, org.id, 'the access cookie carries the org');
+    const jar = Object.fromEntries(cookies.map((c) => [c.name, c.value]));
+    const out = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/token/refresh',
+      cookies: jar,
+      headers: { 'x-csrf-token': res.json().csrf_token },
+      payload: { org_id: null },
+    });
+    t.equal(out.statusCode, 200, out.body);
+    const at = (out.cookies as SetCookie[]).find((c) => c.name.endsWith('tessera_at'))!;
+    t.equal(claimsOf(at.value).org_id, null, 'switched out of the org');
+  });
 });

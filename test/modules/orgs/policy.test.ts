@@ -120,12 +120,11 @@ t.test('org security policy', async (t) => {
     assertProblem(t, await setPolicy(ctx, ownerAal2, org.id, { allowed_factors: ['webauthn'] }), 409, 'POLICY_LOCKOUT');
   });
 
-  t.test('allowed factors tightened: a member whose factor is no longer allowed is sent to enrol one that is', async (t) => {
-    const { owner, org } = await orgOfTotpOwner(ctx, clock);
+  t.test('allowed factors tightened: a member whose factors are none the org allows adds one outside the org first', async (t) => {
+    const { org } = await orgOfTotpOwner(ctx, clock);
     const m = await userWithTotp(ctx, clock);
     await joinOrg(ctx, org.id, m.id, ['developer'], longAgo(clock));
-    // The owner also has an SMS-less, TOTP account; allow TOTP and SMS, then the member... use the DB for a WebAuthn-only org
-    // (the owner keeps TOTP allowed so the policy does not lock them out).
+    // A WebAuthn/SMS-only org (set in the database: the TOTP owner could not set it without locking themselves out).
     await ctx.db
       .updateTable('orgs')
       .set({
@@ -136,9 +135,11 @@ t.test('org security policy', async (t) => {
       .execute();
     ctx.services.orgAccess.forgetOrg(org.id);
     const res = await login(ctx, m.email, m.password, { org_id: org.id });
-    t.equal(res.body.status, 'mfa_enrollment_required');
-    t.same(res.body.methods.sort(), ['sms', 'webauthn']);
-    void owner;
+    // Not an enrolment on the password alone: the account has a second factor of its own.
+    const problem = assertProblem(t, res.res, 403, 'ORG_FACTOR_NOT_ALLOWED');
+    t.same([...(problem.methods as string[])].sort(), ['sms', 'webauthn']);
+    const plain = await login(ctx, m.email, m.password);
+    t.equal(plain.body.status, 'mfa_required', 'without the org, the account signs in with its own factor');
   });
 
   t.test('session lifetimes: the org shortens the absolute and idle limits', async (t) => {
