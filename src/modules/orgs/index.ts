@@ -8,6 +8,7 @@ import type { Routes } from '../../http/types.js';
 import type { AuditService } from '../audit/index.js';
 import type { SessionService } from '../sessions/index.js';
 import { createOrgAccess, ORGS_CHANNEL } from './access.js';
+import { createActorLock } from './actor-lock.js';
 import { createClientService } from './clients.js';
 import { createOrgGuard } from './guard.js';
 import { createInvitationService, type InvitationAccounts, type InvitationLinks } from './invitations.js';
@@ -64,7 +65,8 @@ export async function createOrgsModule(deps: Deps) {
     access.forgetOrg(orgId);
     await deps.kv.publish(ORGS_CHANNEL, JSON.stringify({ type: 'org_changed', org_id: orgId }));
   };
-  const common = { store, withTransaction: deps.withTransaction, sessions: deps.sessions, audit: deps.audit, clock: deps.clock };
+  const lockActor = createActorLock(store, access);
+  const common = { store, lockActor, withTransaction: deps.withTransaction, sessions: deps.sessions, audit: deps.audit, clock: deps.clock };
   const service = createOrgService({ ...common, access, people: deps.people, orgChanged });
   const members = createMemberService({ ...common, people: deps.people });
   const roles = createRoleService(common);
@@ -72,6 +74,7 @@ export async function createOrgsModule(deps: Deps) {
   const guard = createOrgGuard(access);
   const invitations = createInvitationService({
     store,
+    lockActor,
     invitations: createInvitationStore(deps.db),
     withTransaction: deps.withTransaction,
     audit: deps.audit,

@@ -10,6 +10,7 @@ import { normalizeEmail } from '../accounts/normalize-email.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import { orgEmails } from './emails.js';
 import { orgError } from './errors.js';
+import type { LockActor } from './actor-lock.js';
 import { assertMayHandle } from './grant-rules.js';
 import type { InvitationRow, InvitationStore } from './invitations-store.js';
 import type { Actor } from './members.js';
@@ -27,6 +28,7 @@ export type InvitationAccounts = Pick<
 export type InvitationLinks = { appUrl: string; invitationPath: string };
 
 type Deps = {
+  lockActor: LockActor;
   store: OrgStore;
   invitations: InvitationStore;
   withTransaction: WithTransaction;
@@ -95,12 +97,6 @@ export function createInvitationService(deps: Deps) {
     assertMayHandle(actor, handover ? roles.filter((r) => r.key !== OWNER_ROLE) : roles);
   }
 
-  async function lockOrg(orgId: string, tx: Tx) {
-    const org = await store.lockOrg(orgId, tx);
-    if (!org) throw orgError('ORG_NOT_FOUND', 'No organization of yours has that id.');
-    return org;
-  }
-
   /** After the commit, without holding up the answer: a delivery failure is logged (never the link), not thrown. */
   function mailLater(compose: () => Promise<Mail>) {
     void compose()
@@ -126,7 +122,9 @@ export function createInvitationService(deps: Deps) {
       const account = await accounts.accountByEmail(email);
       return withTransaction(async (tx) => {
         const now = clock.now();
-        const org = await lockOrg(actor.orgId, tx);
+        const locked = await deps.lockActor(actor, tx, ['members:invite']);
+        actor = locked;
+        const org = locked.org;
         const roles = await store.rolesByKeys(org.id, keys, tx);
         const unknown = keys.filter((k) => !roles.some((r) => r.key === k));
         if (unknown.length) throw orgError('ROLE_UNKNOWN', `This organization has no role ${unknown.join(', ')}.`, { roles: unknown });
@@ -179,7 +177,9 @@ export function createInvitationService(deps: Deps) {
       const token = randomToken();
       return withTransaction(async (tx) => {
         const now = clock.now();
-        const org = await lockOrg(actor.orgId, tx);
+        const locked = await deps.lockActor(actor, tx, ['members:invite']);
+        actor = locked;
+        const org = locked.org;
         const row = await invitations.reissue(
           org.id,
           id,
@@ -203,7 +203,9 @@ export function createInvitationService(deps: Deps) {
     async revoke(actor: Actor, id: string, context: AuditContext) {
       await withTransaction(async (tx) => {
         const now = clock.now();
-        const org = await lockOrg(actor.orgId, tx);
+        const locked = await deps.lockActor(actor, tx, ['members:invite']);
+        actor = locked;
+        const org = locked.org;
         const row = await invitations.revoke(org.id, id, now, tx);
         if (!row) throw notFound();
         // Taking back a grant follows the rules of making it (grant-rules.ts).

@@ -11,9 +11,11 @@ import type { People } from './people.js';
 import { meetsPolicy } from './policy.js';
 import { OWNER_ROLE } from './presets.js';
 import type { OrgStore } from './store.js';
+import type { LockActor } from './actor-lock.js';
 
 type Deps = {
   store: OrgStore;
+  lockActor: LockActor;
   withTransaction: WithTransaction;
   sessions: SessionService;
   audit: AuditService;
@@ -76,7 +78,7 @@ export function createMemberService(deps: Deps) {
     async setRoles(actor: Actor, userId: string, roleKeys: readonly string[], context: AuditContext) {
       const keys = [...new Set(roleKeys)];
       return withTransaction(async (tx) => {
-        if (!(await store.lockOrg(actor.orgId, tx))) throw orgError('ORG_NOT_FOUND');
+        actor = await deps.lockActor(actor, tx, ['members:manage']);
         const member = await store.member(actor.orgId, userId, tx);
         if (!member) throw notFound();
         if (member.roles.includes(OWNER_ROLE) && !actor.isOwner)
@@ -132,7 +134,7 @@ export function createMemberService(deps: Deps) {
         if (!allowed) throw authError('PERMISSION_DENIED', 'Removing a member needs the permission members:manage.', { missing });
       }
       await withTransaction(async (tx) => {
-        if (!(await store.lockOrg(actor.orgId, tx))) throw orgError('ORG_NOT_FOUND');
+        actor = await deps.lockActor(actor, tx, leaving ? [] : ['members:manage']);
         const member = await store.member(actor.orgId, userId, tx);
         if (!member) throw notFound();
         if (!leaving) {

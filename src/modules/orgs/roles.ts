@@ -9,8 +9,16 @@ import { assertHolds } from './grant-rules.js';
 import type { Actor } from './members.js';
 import { slugify } from './slug.js';
 import type { OrgStore, RoleRow } from './store.js';
+import type { LockActor } from './actor-lock.js';
 
-type Deps = { store: OrgStore; withTransaction: WithTransaction; sessions: SessionService; audit: AuditService; clock: Clock };
+type Deps = {
+  store: OrgStore;
+  lockActor: LockActor;
+  withTransaction: WithTransaction;
+  sessions: SessionService;
+  audit: AuditService;
+  clock: Clock;
+};
 
 const viewOf = (r: RoleRow & { members?: number }) => ({
   key: r.key,
@@ -48,7 +56,6 @@ export function createRoleService(deps: Deps) {
       input: { key?: string; name: string; description?: string; permissions: Permission[] },
       context: AuditContext,
     ) {
-      assertHolds(actor, input.permissions);
       const key = input.key ?? slugify(input.name, 63).replace(/-/g, '_');
       const role = {
         id: randomUUID(),
@@ -60,7 +67,8 @@ export function createRoleService(deps: Deps) {
         builtin: false,
       };
       return withTransaction(async (tx) => {
-        if (!(await store.lockOrg(actor.orgId, tx))) throw orgError('ORG_NOT_FOUND');
+        actor = await deps.lockActor(actor, tx, ['roles:manage']);
+        assertHolds(actor, input.permissions);
         if (!(await store.insertRole(role, tx))) throw orgError('ROLE_EXISTS', `The organization already has a role "${key}".`);
         await audit.record(
           {
@@ -86,7 +94,7 @@ export function createRoleService(deps: Deps) {
       context: AuditContext,
     ) {
       return withTransaction(async (tx) => {
-        if (!(await store.lockOrg(actor.orgId, tx))) throw orgError('ORG_NOT_FOUND');
+        actor = await deps.lockActor(actor, tx, ['roles:manage']);
         const role = await find(actor.orgId, key, tx);
         if (role.builtin) throw orgError('ROLE_BUILTIN', 'The preset\u2019s roles are fixed; create a custom role instead.');
         // Both what it grants now and what it will grant: editing a role is granting and taking away.
@@ -129,7 +137,7 @@ export function createRoleService(deps: Deps) {
 
     async remove(actor: Actor, key: string, context: AuditContext) {
       await withTransaction(async (tx) => {
-        if (!(await store.lockOrg(actor.orgId, tx))) throw orgError('ORG_NOT_FOUND');
+        actor = await deps.lockActor(actor, tx, ['roles:manage']);
         const role = await find(actor.orgId, key, tx);
         if (role.builtin) throw orgError('ROLE_BUILTIN', 'The preset\u2019s roles cannot be deleted.');
         assertHolds(actor, role.permissions as Permission[]);

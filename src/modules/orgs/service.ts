@@ -12,6 +12,7 @@ import { factorRule, meetsPolicy, policyOf, type FactorRule, type SecurityPolicy
 import { ROLE_PRESETS, OWNER_ROLE, type RoleSpec } from './presets.js';
 import { slugify, withTail } from './slug.js';
 import type { OrgRow, OrgStore } from './store.js';
+import type { LockActor } from './actor-lock.js';
 
 type Deps = {
   store: OrgStore;
@@ -21,6 +22,7 @@ type Deps = {
   audit: AuditService;
   people: People;
   clock: Clock;
+  lockActor: LockActor;
   /** After a commit that changed an org's settings: every instance forgets what it remembers of its members' access. */
   orgChanged: (orgId: string) => Promise<void>;
 };
@@ -156,8 +158,9 @@ export function createOrgService(deps: Deps) {
       context: AuditContext,
     ) {
       return withTransaction(async (tx) => {
-        const org = await store.lockOrg(actor.orgId, tx);
-        if (!org) throw orgError('ORG_NOT_FOUND', 'No organization of yours has that id.');
+        const locked = await deps.lockActor(actor, tx, ['org:manage']);
+        actor = locked;
+        const org = locked.org;
         const before = policyOf(org.security_policy);
         const policy = patch.security_policy ? { ...before, ...patch.security_policy } : before;
         // Requiring a factor, or allowing fewer, starts everyone's grace period anew.
@@ -209,8 +212,7 @@ export function createOrgService(deps: Deps) {
     /** Deletes the org: its members' sessions in it end, and their tokens for it are refused at once. */
     async remove(actor: OrgAccess & { userId: string }, context: AuditContext) {
       await withTransaction(async (tx) => {
-        const org = await store.lockOrg(actor.orgId, tx);
-        if (!org) throw orgError('ORG_NOT_FOUND', 'No organization of yours has that id.');
+        const { org } = await deps.lockActor(actor, tx, ['org:delete']);
         const members = await store.listMembers(actor.orgId, tx);
         for (const m of members) await sessions.revokeAll(m.user_id, 'org_deleted', { tx, orgId: actor.orgId });
         await sessions.rolesChanged(
