@@ -24,6 +24,9 @@ export type OrgAccess = {
   notBefore: Date;
 };
 
+/** Who acts in an org: their access to it and who they are. */
+export type Actor = OrgAccess & { userId: string };
+
 const unionOf = (rows: AccessRow[]) => [...new Set(rows.flatMap((r) => r.permissions ?? []))].filter(isPermission).sort() as Permission[];
 
 /**

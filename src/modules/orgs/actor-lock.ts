@@ -1,9 +1,8 @@
 import type { Tx } from '../../infra/db/unit-of-work.js';
 import { authError } from '../../shared/common-errors.js';
 import { hasPermissions, type Permission } from '../../shared/permissions.js';
-import type { OrgAccessResolver } from './access.js';
+import type { Actor, OrgAccessResolver } from './access.js';
 import { orgError } from './errors.js';
-import type { Actor } from './members.js';
 import type { OrgRow, OrgStore } from './store.js';
 
 /**

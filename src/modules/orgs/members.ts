@@ -4,7 +4,7 @@ import { authError } from '../../shared/common-errors.js';
 import { hasPermissions, type Permission } from '../../shared/permissions.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import { nextNotBefore, type SessionService } from '../sessions/index.js';
-import type { OrgAccess } from './access.js';
+import type { Actor, OrgAccess } from './access.js';
 import { orgError } from './errors.js';
 import { assertHolds, assertMayHandle } from './grant-rules.js';
 import type { People } from './people.js';
@@ -23,8 +23,7 @@ type Deps = {
   clock: Clock;
 };
 
-/** Who acts: their access to the org and who they are. */
-export type Actor = OrgAccess & { userId: string };
+export type { Actor } from './access.js';
 
 const notFound = () => orgError('MEMBER_NOT_FOUND', 'No member of this organization has that id.');
 
