@@ -1,3 +1,7 @@
+-- What proved a session's second factor (totp, backup_code, sms, webauthn; null: the password
+-- alone): an org that allows only some factors refuses the sessions proved with others.
+alter table sessions add column auth_method text;
+
 -- Organizations: the org, its roles (the preset's, kept as rows so a member's roles are foreign
 -- keys, and custom ones), its members and their roles, invitations, and agency clients.
 create table orgs (

@@ -180,7 +180,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
     },
     webauthn: config.webauthn,
     // Orgs is built next and depends on mfa; removing a factor asks it at request time.
-    factorRequired: (userId, kinds) => orgs.service.factorRequired(userId, kinds),
+    factorRequired: (userId, kinds, tx) => orgs.service.factorRequired(userId, kinds, tx),
   });
   const orgs = await createOrgsModule({
     db,

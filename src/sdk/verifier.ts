@@ -34,6 +34,8 @@ export type AccessTokenClaims = {
   client_id?: string;
   /** RFC 8693 actor: present when the user acts in a client org through the agency named here. */
   act?: { org_id: string };
+  /** With an org: the version of the roles the token carries (Tessera refuses it once they change). */
+  rv?: number;
 };
 
 /** Asymmetric algorithms only: a symmetric one would let anyone holding the public key sign. */

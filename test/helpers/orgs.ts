@@ -37,7 +37,11 @@ export async function orgWithOwner(ctx: TestApp, preset: 'compliance' | 'crm' = 
   const res = await ctx.app.inject({ method: 'POST', url: '/v1/orgs', headers: owner.auth, payload: { name, role_preset: preset } });
   if (res.statusCode !== 201) throw new Error(`org creation failed: ${res.body}`);
   const org = res.json() as { id: string; slug: string };
-  return { owner, org };
+  // The org's routes take a token for the org: the Owner switches to it (same session).
+  const switched = await refresh(ctx, owner.tokens.refresh_token, { org_id: org.id });
+  if (switched.statusCode !== 200) throw new Error(`switch to the org failed: ${switched.body}`);
+  const tokens = switched.json() as Person['tokens'];
+  return { owner: { ...owner, tokens, auth: bearer(tokens.access_token) }, org };
 }
 
 /**
@@ -218,4 +222,14 @@ export function fillPath(path: string, ids: Record<string, string>): string {
     if (value === undefined) throw new Error(`no value for {${name}} in ${path}`);
     return value;
   });
+}
+
+/** Switches a session to an org (a refresh with its org_id): the tokens and the bearer header for the org's routes. */
+export async function switchTo(ctx: TestApp, tokens: { refresh_token: string }, orgId: string | null) {
+  const res = await refresh(ctx, tokens.refresh_token, { org_id: orgId });
+  if (res.statusCode !== 200) throw new Error(`switch to ${orgId} failed: ${res.body}`);
+  const next = res.json() as Person['tokens'];
+  // The caller's object keeps working: its refresh token is the successor now.
+  Object.assign(tokens, next);
+  return bearer(next.access_token);
 }

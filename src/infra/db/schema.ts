@@ -44,6 +44,8 @@ export interface SessionsTable {
   /** The last time the session proved who is behind it (login, reauthentication), and at which level. */
   auth_at: Timestamp;
   auth_aal: ColumnType<number, number | undefined, number>;
+  /** What proved the second factor at login (null: the password alone). */
+  auth_method: string | null;
 }
 
 export interface RefreshTokensTable {

@@ -22,7 +22,16 @@ import {
 // changed since) and the methods it allows.
 const TOKEN = ['MFA_TOKEN_INVALID', 'MFA_METHOD_UNAVAILABLE'];
 // A confirmation: the code or the registration, the set-up's state, and a deletion race (USER_NOT_FOUND).
-const CONFIRM = [...TOKEN, 'FACTOR_NOT_PENDING', 'FACTOR_ALREADY_ENROLLED', 'USER_NOT_FOUND'];
+// ORG_*: the member was removed, or the org's policy changed, while the login waited.
+const CONFIRM = [
+  ...TOKEN,
+  'FACTOR_NOT_PENDING',
+  'FACTOR_ALREADY_ENROLLED',
+  'USER_NOT_FOUND',
+  'ORG_ACCESS_DENIED',
+  'ORG_MFA_REQUIRED',
+  'ORG_FACTOR_NOT_ALLOWED',
+];
 
 /**
  * /v1/login/mfa/enroll/*: with the mfa_token of a login that must set up a second factor (org

@@ -74,7 +74,7 @@ export function createPasskeyLogin(deps: {
       if (org?.rule.kind === 'enroll') {
         throw orgError('ORG_FACTOR_NOT_ALLOWED', 'This organization does not accept passkeys; sign in with an allowed factor.');
       }
-      const pair = await deps.open(result.userId, input.orgId ?? null, result.amr, 2, context, undefined, org);
+      const pair = await deps.open(result.userId, input.orgId ?? null, result.amr, 2, context, { method: 'webauthn' }, org);
       return { pair, mode: input.mode };
     },
   };

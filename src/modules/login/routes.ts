@@ -30,6 +30,7 @@ const SECOND_STEP = [
   'USER_NOT_FOUND',
   'ORG_ACCESS_DENIED',
   'ORG_MFA_REQUIRED',
+  'ORG_FACTOR_NOT_ALLOWED',
 ];
 
 export const loginRoutes =

@@ -1,6 +1,6 @@
 import type { Clock } from '../../infra/clock.js';
 import type { Db } from '../../infra/db/connect.js';
-import type { WithTransaction } from '../../infra/db/unit-of-work.js';
+import type { Tx, WithTransaction } from '../../infra/db/unit-of-work.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Keyring } from '../../infra/keyring.js';
 import type { Logger } from '../../infra/logger.js';
@@ -43,7 +43,7 @@ type Deps = {
   sms: Parameters<typeof createSmsFactor>[0]['sms'];
   webauthn: Parameters<typeof createWebauthnFactor>[0]['rp'];
   /** Orgs' policy (orgs depends on mfa): removing this factor would leave the account out of an org's policy. */
-  factorRequired: (userId: string, remainingKinds: string[]) => Promise<boolean>;
+  factorRequired: (userId: string, remainingKinds: string[], tx: Tx) => Promise<boolean>;
 };
 
 /**

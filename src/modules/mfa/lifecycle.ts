@@ -43,7 +43,7 @@ export function createFactorLifecycle(deps: {
   clock: Clock;
   userEmail: (userId: string) => Promise<string>;
   /** Whether an org of the user's (past its grace period) would be out of policy with only these factor kinds left. */
-  factorRequired: (userId: string, remainingKinds: string[]) => Promise<boolean>;
+  factorRequired: (userId: string, remainingKinds: string[], tx: Tx) => Promise<boolean>;
 }) {
   const { store, withTransaction, backupCodes, sessions, audit, clock } = deps;
 
@@ -118,7 +118,7 @@ export function createFactorLifecycle(deps: {
         if (!removed) throw mfaError('FACTOR_NOT_FOUND', 'You have no factor with that id.');
         const left = await store.listConfirmed(userId, tx);
         // An org that requires a (kind of) factor keeps its members from removing their last one.
-        if (removed.confirmed_at && (await deps.factorRequired(userId, [...new Set(left.map((f) => f.kind))]))) {
+        if (removed.confirmed_at && (await deps.factorRequired(userId, [...new Set(left.map((f) => f.kind))], tx))) {
           throw mfaError(
             'LAST_FACTOR_REQUIRED',
             'An organization you belong to requires two-step authentication with this kind of factor: set up another allowed factor first.',

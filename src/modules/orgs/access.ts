@@ -4,6 +4,7 @@ import { isPermission, type Permission } from '../../shared/permissions.js';
 import { aalAllowed, graceEndsAt, policyOf, type SecurityPolicy } from './policy.js';
 import { OWNER_ROLE } from './presets.js';
 import type { AccessRow, OrgStore } from './store.js';
+import type { Executor } from '../../infra/db/unit-of-work.js';
 import { orgError } from './errors.js';
 import type { OrgGrant } from '../sessions/index.js';
 
@@ -73,14 +74,15 @@ export function createOrgAccess({
     };
   }
 
-  async function resolve(userId: string, orgId: string): Promise<OrgAccess | null> {
-    const rows = await store.memberAccess(orgId, userId);
+  /** On the caller's transaction when given one (a transaction never waits on a second connection of the pool). */
+  async function resolve(userId: string, orgId: string, ex?: Executor): Promise<OrgAccess | null> {
+    const rows = await store.memberAccess(orgId, userId, ex);
     if (rows.length > 0) {
       const roles = rows.flatMap((r) => (r.key ? [r.key] : [])).sort();
       return access(orgId, rows, null, unionOf(rows), roles);
     }
     // Not a member: an agency actor (clients:manage in the agency that manages the org) acts with the agency's grant.
-    const agencyRows = await store.agencyAccess(orgId, userId);
+    const agencyRows = await store.agencyAccess(orgId, userId, ex);
     if (agencyRows.length === 0 || !unionOf(agencyRows).includes('clients:manage')) return null;
     const granted = agencyRows[0]!.agency_permissions.filter(isPermission).sort() as Permission[];
     return access(orgId, agencyRows, agencyRows[0]!.agency_id, granted, []);
@@ -115,18 +117,30 @@ export function createOrgAccess({
     },
 
     /** The claims of a session's tokens for the org, or the refusal (not a member; the policy wants a second factor). */
-    async grant(input: { userId: string; orgId: string; aal: number }): Promise<OrgGrant> {
+    async grant(input: { userId: string; orgId: string; aal: number; method: string | null }): Promise<OrgGrant> {
       const found = await resolveForToken(input.userId, input.orgId);
       if (!found) throw orgError('ORG_ACCESS_DENIED', 'You are not a member of that organization.');
-      return grantOf(found, input.aal);
+      return grantOf(found, input.aal, input.method);
     },
   };
 }
 
-/** Checks the session's aal against the policy and returns the token claims. */
-export function grantOf(access: OrgAccess, aal: number): OrgGrant {
+/**
+ * Checks the session against the policy (its aal, and the factor that proved it: `method`, null
+ * for the password alone) and returns the token claims.
+ */
+export function grantOf(access: OrgAccess, aal: number, method: string | null): OrgGrant {
   if (!aalAllowed(access.policy, aal, access.graceOver)) {
     throw orgError('ORG_MFA_REQUIRED', 'This organization requires two-step authentication: sign in again with a second factor.');
+  }
+  if (method !== null && access.graceOver && !(access.policy.allowed_factors as string[]).includes(method)) {
+    throw orgError(
+      'ORG_FACTOR_NOT_ALLOWED',
+      `This organization does not accept sessions proved with ${method}: sign in with an allowed factor.`,
+      {
+        methods: access.policy.allowed_factors,
+      },
+    );
   }
   return {
     roles: access.roles,

@@ -14,7 +14,7 @@ export function createActorLock(store: OrgStore, access: OrgAccessResolver) {
   return async function lockActor(actor: Actor, tx: Tx, required: readonly Permission[] = []): Promise<Actor & { org: OrgRow }> {
     const org = await store.lockOrg(actor.orgId, tx);
     // Committed changes are all visible now: every change to the org's members takes this lock first.
-    const now = org ? await access.resolve(actor.userId, actor.orgId) : null;
+    const now = org ? await access.resolve(actor.userId, actor.orgId, tx) : null;
     if (!org || !now) throw orgError('ORG_NOT_FOUND', 'No organization of yours has that id.');
     const { allowed, missing } = hasPermissions(now.permissions, [...required]);
     if (!allowed)

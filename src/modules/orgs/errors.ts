@@ -8,6 +8,8 @@ export const orgError = defineErrors({
   ORG_ACCESS_DENIED: [403, 'Not a member of the organization'],
   // The org requires a second factor and this session has none (past the enrolment grace period).
   ORG_MFA_REQUIRED: [403, 'The organization requires two-step authentication'],
+  // An org's routes take an access token issued for that org (login or refresh with its org_id).
+  ORG_TOKEN_REQUIRED: [403, 'An access token for this organization is required'],
   // Passkey login to an org whose policy does not allow WebAuthn.
   ORG_FACTOR_NOT_ALLOWED: [403, 'The organization does not allow this factor'],
   EMAIL_NOT_VERIFIED: [403, 'Email address not verified'],

@@ -75,6 +75,7 @@ export async function createOrgsModule(deps: Deps) {
   const invitations = createInvitationService({
     store,
     lockActor,
+    access,
     invitations: createInvitationStore(deps.db),
     withTransaction: deps.withTransaction,
     audit: deps.audit,

@@ -11,6 +11,7 @@ import type { AuditContext, AuditService } from '../audit/index.js';
 import { orgEmails } from './emails.js';
 import { orgError } from './errors.js';
 import type { LockActor } from './actor-lock.js';
+import type { OrgAccessResolver } from './access.js';
 import { assertMayHandle } from './grant-rules.js';
 import type { InvitationRow, InvitationStore } from './invitations-store.js';
 import type { Actor } from './members.js';
@@ -29,6 +30,8 @@ export type InvitationLinks = { appUrl: string; invitationPath: string };
 
 type Deps = {
   lockActor: LockActor;
+  /** The inviter's access now (accept checks they can still grant what they offered). */
+  access: OrgAccessResolver;
   store: OrgStore;
   invitations: InvitationStore;
   withTransaction: WithTransaction;
@@ -269,9 +272,25 @@ export function createInvitationService(deps: Deps) {
       return withTransaction(async (tx) => {
         const now = clock.now();
         // Lock order, as everywhere: the org row, then anything of the account.
-        if (!(await store.lockOrg(found.org_id, tx))) throw invalid();
+        const org = await store.lockOrg(found.org_id, tx);
+        if (!org) throw invalid();
         const claimed = await invitations.claim(hash, now, tx);
         if (!claimed) throw invalid();
+        // An invitation carries its sender's authority only while they still have it: removed or
+        // demoted since, or the org now has the Owner a hand-over was for, it is void.
+        const offered = await store.rolesByKeys(claimed.org_id, claimed.roles, tx);
+        const inviter = claimed.invited_by ? await deps.access.resolve(claimed.invited_by, claimed.org_id, tx) : null;
+        if (!inviter) throw invalid('Whoever sent this invitation can no longer grant it: ask for a new one.');
+        try {
+          await assertMayInvite({ ...inviter, userId: claimed.invited_by! }, org, offered, tx);
+        } catch {
+          throw invalid('Whoever sent this invitation can no longer grant these roles: ask for a new one.');
+        }
+        // An agency hands a client over to the client's own people: none of its own becomes the client's Owner.
+        const handover = inviter.agencyId !== null && offered.some((r) => r.key === OWNER_ROLE);
+        if (handover && account && org.managed_by && (await store.member(org.managed_by, account.id, tx))) {
+          throw invalid('An agency cannot make one of its own members the Owner of a client organization.');
+        }
         let userId: string;
         if (account) {
           if (!(await accounts.lockAccount(account.id, tx))) throw invalid('The invited account no longer exists: open the link again.');

@@ -173,7 +173,7 @@ export function createMemberService(deps: Deps) {
       });
     },
 
-    /** A member's live sessions in this org (sessions:manage; an Owner's only for an Owner). */
+    /** A member's live sessions in this org, and in none (sessions:manage; an Owner's only for an Owner). */
     async sessions(actor: Actor, userId: string) {
       await target(actor, userId);
       const person = (await deps.people.peopleOf([userId])).get(userId);
@@ -184,7 +184,8 @@ export function createMemberService(deps: Deps) {
     /** Ends a member's sessions in this org; audited in the org's trail. */
     async revokeSessions(actor: Actor, userId: string, context: AuditContext) {
       await target(actor, userId);
-      const revoked = await sessions.revokeAll(userId, 'revoked_by_org_admin', { orgId: actor.orgId });
+      // Their sessions in the org, and those in none, which could switch into it.
+      const revoked = await sessions.revokeAll(userId, 'revoked_by_org_admin', { orgOrNone: actor.orgId });
       audit.recordDetached({
         action: 'org.member_sessions_revoked',
         orgId: actor.orgId,

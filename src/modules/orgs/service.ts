@@ -157,6 +157,8 @@ export function createOrgService(deps: Deps) {
       patch: { name?: string; security_policy?: Partial<SecurityPolicy> },
       context: AuditContext,
     ) {
+      // Read before the transaction: a transaction never waits on a second connection of the pool.
+      const actorKinds = patch.security_policy ? ((await deps.people.factorKindsOf([actor.userId])).get(actor.userId) ?? []) : [];
       return withTransaction(async (tx) => {
         const locked = await deps.lockActor(actor, tx, ['org:manage']);
         actor = locked;
@@ -167,8 +169,7 @@ export function createOrgService(deps: Deps) {
         const tightened =
           (policy.require_mfa && !before.require_mfa) || before.allowed_factors.some((f) => !policy.allowed_factors.includes(f));
         if (patch.security_policy) {
-          const kinds = (await deps.people.factorKindsOf([actor.userId])).get(actor.userId) ?? [];
-          if (!meetsPolicy(policy, kinds)) {
+          if (!meetsPolicy(policy, actorKinds)) {
             throw orgError(
               'POLICY_LOCKOUT',
               'Your own account does not meet this policy: set up an allowed second factor first, then require it.',
@@ -213,11 +214,29 @@ export function createOrgService(deps: Deps) {
     async remove(actor: OrgAccess & { userId: string }, context: AuditContext) {
       await withTransaction(async (tx) => {
         const { org } = await deps.lockActor(actor, tx, ['org:delete']);
+        // An agency whose clients have no Owner yet would leave them with nobody able to grant one.
+        const orphans = [];
+        for (const client of await store.listClients(actor.orgId, tx)) {
+          if ((await store.ownerIds(client.id, tx)).length === 0) orphans.push({ id: client.id, name: client.name });
+        }
+        if (orphans.length) {
+          throw orgError(
+            'LAST_OWNER',
+            `Client organizations without an Owner of their own would be left with none: ${orphans.map((o) => o.name).join(', ')}. Invite their Owners (or delete them) first.`,
+            { orgs: orphans },
+          );
+        }
         const members = await store.listMembers(actor.orgId, tx);
-        for (const m of members) await sessions.revokeAll(m.user_id, 'org_deleted', { tx, orgId: actor.orgId });
+        // Every session in the org, members' and agency actors' alike.
+        await sessions.revokeOrg(actor.orgId, 'org_deleted', tx);
+        const actors = org.managed_by ? await store.agencyActors(org.managed_by, tx) : [];
+        const now = clock.now();
         await sessions.rolesChanged(
           actor.orgId,
-          members.map((m) => ({ userId: m.user_id, notBefore: nextNotBefore(clock.now(), m.roles_changed_at) })),
+          [
+            ...members.map((m) => ({ userId: m.user_id, notBefore: nextNotBefore(now, m.roles_changed_at) })),
+            ...actors.filter((id) => !members.some((m) => m.user_id === id)).map((userId) => ({ userId, notBefore: nextNotBefore(now) })),
+          ],
           'org_deleted',
           tx,
         );
@@ -248,7 +267,7 @@ export function createOrgService(deps: Deps) {
     },
 
     /** The token claims for a session that has just proved itself at `aal` (throws when the policy wants more). */
-    grantFor: (access: OrgAccess, aal: number): OrgGrant => grantOf(access, aal),
+    grantFor: (access: OrgAccess, aal: number, method: string | null): OrgGrant => grantOf(access, aal, method),
 
     /**
      * Before an account is deleted (inside its transaction, before the account row is locked:
@@ -256,9 +275,10 @@ export function createOrgService(deps: Deps) {
      * its memberships go with it, each recorded in its org's trail.
      */
     async beforeAccountDeletion(userId: string, tx: Tx, context: AuditContext) {
-      const owned = await store.lockOrgsOwnedBy(userId, tx);
+      // Every org of the account, locked in id order (as member changes lock them: the org first).
+      const orgs = await store.lockOrgsOf(userId, tx);
       const orphaned = [];
-      for (const org of owned) {
+      for (const org of orgs) {
         const owners = await store.ownerIds(org.id, tx);
         if (owners.length === 1 && owners[0] === userId) orphaned.push(org);
       }
@@ -269,29 +289,30 @@ export function createOrgService(deps: Deps) {
           { orgs: orphaned },
         );
       }
-      for (const orgId of await store.orgIdsOf(userId, tx)) {
-        await audit.record(
-          {
+      // Recorded once the deletion has committed: writing to the audit chain here would take its
+      // head's lock before the account row, the other way round from every other change.
+      tx.afterCommit(() => {
+        for (const org of orgs) {
+          audit.recordDetached({
             action: 'org.member_removed',
-            orgId,
+            orgId: org.id,
             actorId: userId,
             targetType: 'user',
             targetId: userId,
             data: { reason: 'account_deleted' },
             context,
-          },
-          tx,
-        );
-      }
+          });
+        }
+      });
     },
 
     /**
      * Whether removing a factor (leaving the account with `remainingKinds`) would put it out of an
      * org's policy whose grace period is over: mfa then refuses (LAST_FACTOR_REQUIRED).
      */
-    async factorRequired(userId: string, remainingKinds: readonly string[]): Promise<boolean> {
-      for (const org of await store.listOrgsOf(userId)) {
-        const access = await deps.access.resolve(userId, org.id);
+    async factorRequired(userId: string, remainingKinds: readonly string[], tx?: Tx): Promise<boolean> {
+      for (const org of await store.listOrgsOf(userId, tx)) {
+        const access = await deps.access.resolve(userId, org.id, tx);
         if (
           access &&
           access.graceOver &&

@@ -86,14 +86,14 @@ export function createOrgStore(db: Db) {
     },
 
     /** The hot path of org tokens: one statement, by primary keys. */
-    async memberAccess(orgId: string, userId: string): Promise<AccessRow[]> {
+    async memberAccess(orgId: string, userId: string, ex: Executor = db): Promise<AccessRow[]> {
       const result = await sql<AccessRow>`
         select o.plan, o.security_policy, o.mfa_required_since, m.joined_at, m.roles_changed_at, r.key, r.permissions
         from org_members m
         join orgs o on o.id = m.org_id
         left join org_member_roles mr on mr.org_id = m.org_id and mr.user_id = m.user_id
         left join org_roles r on r.id = mr.role_id
-        where m.org_id = ${orgId} and m.user_id = ${userId}`.execute(db);
+        where m.org_id = ${orgId} and m.user_id = ${userId}`.execute(ex);
       return result.rows;
     },
 
@@ -101,6 +101,7 @@ export function createOrgStore(db: Db) {
     async agencyAccess(
       clientOrgId: string,
       userId: string,
+      ex: Executor = db,
     ): Promise<Array<AccessRow & { agency_id: string; agency_permissions: string[] }>> {
       const result = await sql<AccessRow & { agency_id: string; agency_permissions: string[] }>`
         select c.plan, c.security_policy, c.mfa_required_since, am.joined_at, am.roles_changed_at, r.key, r.permissions,
@@ -109,13 +110,13 @@ export function createOrgStore(db: Db) {
         join org_members am on am.org_id = c.managed_by and am.user_id = ${userId}
         left join org_member_roles mr on mr.org_id = am.org_id and mr.user_id = am.user_id
         left join org_roles r on r.id = mr.role_id
-        where c.id = ${clientOrgId}`.execute(db);
+        where c.id = ${clientOrgId}`.execute(ex);
       return result.rows;
     },
 
     /** The orgs a user belongs to, with their role keys. */
-    listOrgsOf(userId: string) {
-      return db
+    listOrgsOf(userId: string, ex: Executor = db) {
+      return ex
         .selectFrom('org_members as m')
         .innerJoin('orgs as o', 'o.id', 'm.org_id')
         .select([
@@ -269,25 +270,18 @@ export function createOrgStore(db: Db) {
       await tx.deleteFrom('org_roles').where('id', '=', roleId).execute();
     },
 
-    /** The orgs where the user is an Owner, locked (account deletion checks none would be left without one). */
-    async lockOrgsOwnedBy(userId: string, tx: Executor) {
+    /** The orgs the user belongs to, locked in id order (account deletion: none may be left without an Owner). */
+    async lockOrgsOf(userId: string, tx: Executor) {
       const result = await sql<{ id: string; name: string }>`
         select o.id, o.name from orgs o
-        where exists (select 1 from org_member_roles mr join org_roles r on r.id = mr.role_id
-                      where mr.org_id = o.id and mr.user_id = ${userId} and r.key = 'owner')
+        where exists (select 1 from org_members m where m.org_id = o.id and m.user_id = ${userId})
         order by o.id
         for update of o`.execute(tx);
       return result.rows;
     },
 
-    /** The orgs a user belongs to (ids), for deletion's audit trail. */
-    async orgIdsOf(userId: string, ex: Executor = db): Promise<string[]> {
-      const rows = await ex.selectFrom('org_members').select('org_id').where('user_id', '=', userId).execute();
-      return rows.map((r) => r.org_id);
-    },
-
-    listClients(agencyId: string) {
-      return db.selectFrom('orgs').selectAll().where('managed_by', '=', agencyId).orderBy('name').execute();
+    listClients(agencyId: string, ex: Executor = db) {
+      return ex.selectFrom('orgs').selectAll().where('managed_by', '=', agencyId).orderBy('name').execute();
     },
 
     /** Agency members who act in its client orgs (hold clients:manage there). */

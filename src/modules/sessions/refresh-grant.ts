@@ -17,7 +17,7 @@ export function refreshGrant(sessions: SessionService): Grant<typeof refreshGran
     schema: refreshGrantBody,
     response: tokenPair,
     // ORG_*: the org asked for (or the session's) refuses: not a member, or its policy wants a second factor.
-    errors: ['INVALID_GRANT', 'ORG_ACCESS_DENIED', 'ORG_MFA_REQUIRED'],
+    errors: ['INVALID_GRANT', 'ORG_ACCESS_DENIED', 'ORG_MFA_REQUIRED', 'ORG_FACTOR_NOT_ALLOWED'],
     exchange: (body, context) => sessions.refresh(body.refresh_token, context, { orgId: body.org_id }),
   };
 }

@@ -13,12 +13,10 @@ export type SessionMark = { sid: string; until: Date };
 export type MemberMark = { orgId: string; userId: string; at: Date; until: Date };
 
 /**
- * Access tokens carry `iat` in whole seconds, so a member's "not before" is a whole second too:
- * the first second after both the change and the member's previous not-before. A change at 10.4 s
- * is "not before 11"; a second change within that second is "not before 12". Tokens are issued no
- * earlier than the member's not-before (sessions' pairFor, at most a few seconds ahead of the
- * clock), so every token issued before a change has iat < its not-before and is refused, and every
- * one issued after has iat >= it.
+ * A member's roles version, in whole seconds: the first second after both the change and their
+ * previous version (a change at 10.4 s is version 11; a second change within that second is 12).
+ * Access tokens for the org carry the version they were built from (`rv`); a change publishes the
+ * new one as the member's "not before", and tokens with an older version are refused.
  */
 export function nextNotBefore(now: Date, previous?: Date | null): Date {
   // Tokens issued so far have iat <= max(now's second, the previous not-before rounded up).

@@ -31,7 +31,7 @@ export type OrgGrant = {
 };
 
 /** Resolves (and checks) a user's access to an org for a session at this aal; throws the org's errors (not a member, policy). */
-export type OrgGrants = (input: { userId: string; orgId: string; aal: number }) => Promise<OrgGrant>;
+export type OrgGrants = (input: { userId: string; orgId: string; aal: number; method: string | null }) => Promise<OrgGrant>;
 
 export type StartSessionInput = {
   userId: string;
@@ -40,6 +40,8 @@ export type StartSessionInput = {
   grant?: OrgGrant;
   amr: string[];
   aal: number;
+  /** What proved the second factor (totp, backup_code, sms, webauthn); null or absent: the password alone. */
+  method?: string | null;
   context: AuditContext;
 };
 
@@ -60,6 +62,8 @@ export type RevokeAllOptions = {
   exceptSessionId?: string;
   /** Only the sessions currently in this org. */
   orgId?: string;
+  /** Only the sessions in this org or in none (those could switch into it). */
+  orgOrNone?: string;
 };
 
 /** Why an access token is no longer accepted: its session was revoked, or its org roles changed since it was issued. */
@@ -69,27 +73,27 @@ export function createSessionService(deps: Deps) {
   const { store, accessTokens, revocations, audit, clock } = deps;
 
   async function pairFor(
-    session: Pick<SessionRow, 'id' | 'user_id' | 'org_id' | 'amr' | 'aal' | 'expires_at'>,
+    session: Pick<SessionRow, 'id' | 'user_id' | 'org_id' | 'amr' | 'aal' | 'expires_at' | 'auth_method'>,
     refreshToken: string,
     now: Date,
     grant?: OrgGrant,
   ): Promise<TokenPair> {
     const org = session.org_id
-      ? (grant ?? (await deps.orgGrants({ userId: session.user_id, orgId: session.org_id, aal: session.aal })))
+      ? (grant ?? (await deps.orgGrants({ userId: session.user_id, orgId: session.org_id, aal: session.aal, method: session.auth_method })))
       : null;
-    const access = await accessTokens.sign(
-      {
-        sub: session.user_id,
-        sid: session.id,
-        org_id: session.org_id,
-        roles: org?.roles ?? [],
-        permissions: org?.permissions ?? [],
-        ...(org?.act ? { act: org.act } : {}),
-        amr: session.amr,
-        aal: session.aal,
-      },
-      { issuedNoEarlierThan: org?.notBefore ? notBeforeSeconds(org.notBefore) : null },
-    );
+    const access = await accessTokens.sign({
+      sub: session.user_id,
+      sid: session.id,
+      org_id: session.org_id,
+      roles: org?.roles ?? [],
+      permissions: org?.permissions ?? [],
+      ...(org?.act ? { act: org.act } : {}),
+      // The version of the roles the token was built from (their last change, in seconds):
+      // a change publishes a newer one, and tokens carrying an older version are refused.
+      ...(org ? { rv: org.notBefore ? notBeforeSeconds(org.notBefore) : 0 } : {}),
+      amr: session.amr,
+      aal: session.aal,
+    });
     return {
       status: 'authenticated',
       access_token: access.token,
@@ -124,7 +128,8 @@ export function createSessionService(deps: Deps) {
     async start(input: StartSessionInput): Promise<TokenPair> {
       const now = clock.now();
       const orgId = input.orgId ?? null;
-      const grant = orgId ? (input.grant ?? (await deps.orgGrants({ userId: input.userId, orgId, aal: input.aal }))) : undefined;
+      const method = input.method ?? null;
+      const grant = orgId ? (input.grant ?? (await deps.orgGrants({ userId: input.userId, orgId, aal: input.aal, method }))) : undefined;
       // The org's policy shortens the defaults, never lengthens them.
       const absolute = Math.min(deps.refreshTokenTtl, grant?.limits.absoluteTtl ?? Infinity);
       const session = {
@@ -138,6 +143,7 @@ export function createSessionService(deps: Deps) {
         ip: input.context.ip ?? null,
         user_agent: input.context.userAgent?.slice(0, 512) ?? null,
         auth_at: now,
+        auth_method: method,
       };
       const refreshToken = randomToken();
       // A login that raced its account's deletion finds the account gone when it opens the session.
@@ -166,7 +172,9 @@ export function createSessionService(deps: Deps) {
       if (options.orgId !== undefined) {
         const live = await store.peekRefresh(hash, now);
         if (live && live.org_id !== options.orgId) {
-          const grant = options.orgId ? await deps.orgGrants({ userId: live.user_id, orgId: options.orgId, aal: live.aal }) : undefined;
+          const grant = options.orgId
+            ? await deps.orgGrants({ userId: live.user_id, orgId: options.orgId, aal: live.aal, method: live.auth_method })
+            : undefined;
           switchTo = {
             orgId: options.orgId,
             grant,
@@ -266,7 +274,13 @@ export function createSessionService(deps: Deps) {
      * change with it, the marks follow its commit.
      */
     async revokeAll(userId: string, reason: string, options: RevokeAllOptions = {}) {
-      return (await revokeWhere({ userId, exceptSessionId: options.exceptSessionId, orgId: options.orgId }, reason, options.tx)).length;
+      const { exceptSessionId, orgId, orgOrNone } = options;
+      return (await revokeWhere({ userId, exceptSessionId, orgId, orgOrNone }, reason, options.tx)).length;
+    },
+
+    /** Every live session in an org, whoever's (the org was deleted), on the caller's transaction. */
+    async revokeOrg(orgId: string, reason: string, tx: Tx) {
+      return (await revokeWhere({ orgId }, reason, tx)).length;
     },
 
     /** A user's live sessions in an org, as the session list shows them (an org admin's view of a member). */
@@ -318,6 +332,7 @@ export function createSessionService(deps: Deps) {
       sid: string;
       sub: string;
       iat: number;
+      rv?: number;
       org_id?: string | null;
       act?: { org_id?: string };
     }): Promise<TokenRevocation> {
@@ -327,7 +342,10 @@ export function createSessionService(deps: Deps) {
         ...orgs.map((o) => revocations.memberNotBefore(o, claims.sub)),
       ]);
       if (revoked) return 'session';
-      return notBefores.some((nb) => nb !== null && claims.iat < nb) ? 'stale' : null;
+      // Judged by the roles' version the token was built from, not by when it was signed: a token
+      // signed just after a change from roles read just before it is still refused.
+      const version = claims.rv ?? claims.iat;
+      return notBefores.some((nb) => nb !== null && version < nb) ? 'stale' : null;
     },
 
     /** For step-up: when and how strongly the session last authenticated (null: not live). */

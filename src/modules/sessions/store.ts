@@ -30,6 +30,8 @@ export type NewSession = {
   idle_ttl_seconds: number | null;
   ip: string | null;
   user_agent: string | null;
+  /** What proved the second factor (null: the password alone). */
+  auth_method: string | null;
   /** When it was authenticated, and so created and last seen (the clock's now: idle and absolute limits compare against the same clock). */
   auth_at: Date;
 };
@@ -49,10 +51,10 @@ export function createSessionStore(db: Db) {
         await sql`
           with s as (
             insert into sessions (id, user_id, org_id, aal, amr, expires_at, idle_ttl_seconds, ip, user_agent, auth_at, auth_aal,
-                                  created_at, last_seen_at)
+                                  created_at, last_seen_at, auth_method)
             values (${session.id}, ${session.user_id}, ${session.org_id}, ${session.aal}, ${session.amr}::text[],
                     ${session.expires_at}, ${session.idle_ttl_seconds}, ${session.ip}, ${session.user_agent},
-                    ${session.auth_at}, ${session.aal}, ${session.auth_at}, ${session.auth_at})
+                    ${session.auth_at}, ${session.aal}, ${session.auth_at}, ${session.auth_at}, ${session.auth_method})
             returning id
           )
           insert into refresh_tokens (token_hash, session_id) select ${refreshHash}, id from s`.execute(db);
@@ -111,7 +113,7 @@ export function createSessionStore(db: Db) {
       return db
         .selectFrom('refresh_tokens as r')
         .innerJoin('sessions as s', 's.id', 'r.session_id')
-        .select(['s.user_id', 's.org_id', 's.aal'])
+        .select(['s.user_id', 's.org_id', 's.aal', 's.auth_method'])
         .where('r.token_hash', '=', hash)
         .where('r.used_at', 'is', null)
         .where('s.revoked_at', 'is', null)
@@ -136,13 +138,13 @@ export function createSessionStore(db: Db) {
          where org_id = ${orgId} and revoked_at is null and expires_at > ${now}`.execute(tx);
     },
 
-    /** Live sessions of a user in an org (admins see a member's sessions there). */
+    /** Live sessions of a user in an org, or in none (which could switch into it): what an org admin sees of a member. */
     listActiveInOrg(userId: string, orgId: string, now: Date) {
       return db
         .selectFrom('sessions')
         .selectAll()
         .where('user_id', '=', userId)
-        .where('org_id', '=', orgId)
+        .where((eb) => eb.or([eb('org_id', '=', orgId), eb('org_id', 'is', null)]))
         .where('revoked_at', 'is', null)
         .where('expires_at', '>', now)
         .orderBy('last_seen_at', 'desc')
@@ -242,7 +244,7 @@ export function createSessionStore(db: Db) {
      * session, with the end of its revocation row (null: none was needed).
      */
     async revoke(
-      where: { userId: string; sessionId?: string; exceptSessionId?: string; orgId?: string },
+      where: { userId?: string; sessionId?: string; exceptSessionId?: string; orgId?: string; orgOrNone?: string },
       reason: string,
       now: Date,
       horizonSeconds: number,
@@ -252,10 +254,12 @@ export function createSessionStore(db: Db) {
       const result = await sql<RevokedSession>`
         with revoked as (
           update sessions set revoked_at = ${now}, revoked_reason = ${reason}
-          where user_id = ${where.userId} and revoked_at is null
+          where revoked_at is null
+            ${where.userId ? sql`and user_id = ${where.userId}` : sql``}
             ${where.sessionId ? sql`and id = ${where.sessionId}` : sql``}
             ${where.exceptSessionId ? sql`and id <> ${where.exceptSessionId}` : sql``}
             ${where.orgId ? sql`and org_id = ${where.orgId}` : sql``}
+            ${where.orgOrNone ? sql`and (org_id = ${where.orgOrNone} or org_id is null)` : sql``}
           returning id, user_id, org_id, ${until} as matters_until
         ), recorded as (
           insert into revocations (kind, session_id, user_id, org_id, reason, revoked_at, expires_at)

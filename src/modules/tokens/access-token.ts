@@ -5,16 +5,10 @@ import { createVerifier, type AccessTokenClaims } from '../../sdk/index.js';
 import type { KeyService } from './keys.service.js';
 
 /** What a session or a grant asks to be put in an access token; the standard claims are added here. */
-export type AccessClaims = Pick<AccessTokenClaims, 'sub' | 'sid' | 'org_id' | 'roles' | 'permissions' | 'amr' | 'aal' | 'pat_id' | 'act'>;
-
-export type SignOptions = {
-  /**
-   * The token's `iat` is at least this (seconds): a role change published as "not before" this
-   * second must not refuse the tokens issued after it (at most a second ahead of the clock; `nbf`
-   * stays the clock's, so no verifier sees a token that is not yet valid).
-   */
-  issuedNoEarlierThan?: number | null;
-};
+export type AccessClaims = Pick<
+  AccessTokenClaims,
+  'sub' | 'sid' | 'org_id' | 'roles' | 'permissions' | 'amr' | 'aal' | 'pat_id' | 'act' | 'rv'
+>;
 
 /**
  * RFC 9068 access tokens: typ at+jwt, signed with the current key. Verification is the SDK's
@@ -44,17 +38,16 @@ export function createAccessTokens({
   });
   return {
     ttl,
-    async sign(claims: AccessClaims, options: SignOptions = {}): Promise<{ token: string; exp: number; jti: string }> {
+    async sign(claims: AccessClaims): Promise<{ token: string; exp: number; jti: string }> {
       const key = keys.signingKey();
       const now = clock.nowSeconds();
-      const iat = Math.max(now, options.issuedNoEarlierThan ?? 0);
       const jti = randomUUID();
       const token = await new SignJWT({ ...claims, client_id: 'tessera' })
         .setProtectedHeader({ alg: key.alg, typ: 'at+jwt', kid: key.kid })
         .setIssuer(issuer)
         .setAudience(audience)
         .setSubject(claims.sub)
-        .setIssuedAt(iat)
+        .setIssuedAt(now)
         .setNotBefore(now)
         .setExpirationTime(now + ttl)
         .setJti(jti)

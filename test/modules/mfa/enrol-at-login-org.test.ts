@@ -7,7 +7,7 @@ import t from 'tap';
 import { totpCode } from '../../../src/modules/mfa/factors/totp.js';
 import { buildTestApp, login } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
-import { claimsOf, joinOrg, person } from '../../helpers/orgs.js';
+import { claimsOf, joinOrg, person, switchTo } from '../../helpers/orgs.js';
 import { manualClock, userWithTotp } from './flow-support.js';
 
 t.test('a member sent to enrolment sets up an app and is signed in to the org at aal 2', async (t) => {
@@ -17,10 +17,11 @@ t.test('a member sent to enrolment sets up an app and is signed in to the org at
   const created = await ctx.app.inject({ method: 'POST', url: '/v1/orgs', headers: owner.auth, payload: { name: 'Enrol Org' } });
   t.equal(created.statusCode, 201, created.body);
   const org = created.json<{ id: string }>();
+  const ownerAuth = await switchTo(ctx, owner.tokens, org.id);
   const policy = await ctx.app.inject({
     method: 'PATCH',
     url: `/v1/orgs/${org.id}`,
-    headers: owner.auth,
+    headers: ownerAuth,
     payload: { security_policy: { require_mfa: true, enrollment_grace_days: 0 } },
   });
   t.equal(policy.statusCode, 200, policy.body);

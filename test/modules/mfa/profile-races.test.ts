@@ -31,7 +31,7 @@ function lifecycleOf(ctx: TestApp) {
     logger: createLogger('silent'),
     clock,
     userEmail: (userId) => ctx.services.accounts.emailOf(userId),
-    factorRequired: (userId, kinds) => ctx.services.orgs.factorRequired(userId, kinds),
+    factorRequired: (userId, kinds, tx) => ctx.services.orgs.factorRequired(userId, kinds, tx),
   });
   return { store, lifecycle };
 }

@@ -49,13 +49,16 @@ t.test('agency clients', async (t) => {
     const members = await ctx.app.inject({ method: 'GET', url: `/v1/orgs/${client.id}/members`, headers: bearer(body.access_token) });
     t.equal(members.statusCode, 200, 'reads the client team with the agency grant');
     t.same(members.json().members, [], 'the reseller is not a member');
-    const view = await ctx.app.inject({ method: 'GET', url: `/v1/orgs/${client.id}`, headers: reseller.auth });
+    const acting = bearer(body.access_token);
+    const view = await ctx.app.inject({ method: 'GET', url: `/v1/orgs/${client.id}`, headers: acting });
     t.equal(view.json().acting_for, agency.id);
+    assertProblem(t, await ctx.app.inject({ method: 'DELETE', url: `/v1/orgs/${client.id}`, headers: acting }), 403, 'PERMISSION_DENIED');
+    // The agency's token is not the client's.
     assertProblem(
       t,
-      await ctx.app.inject({ method: 'DELETE', url: `/v1/orgs/${client.id}`, headers: reseller.auth }),
+      await ctx.app.inject({ method: 'GET', url: `/v1/orgs/${client.id}`, headers: reseller.auth }),
       403,
-      'PERMISSION_DENIED',
+      'ORG_TOKEN_REQUIRED',
     );
   });
 
@@ -100,5 +103,35 @@ t.test('agency clients', async (t) => {
     // Audit: the client's creation is in both orgs' trails.
     const events = await ctx.db.selectFrom('audit_events').select(['org_id']).where('action', '=', 'org.client_created').execute();
     t.same(events.map((e) => e.org_id).sort(), [agency.id, client.id].sort());
+  });
+
+  t.test('an agency with an Owner-less client cannot be deleted; deleting a client ends the acting sessions in it', async (t) => {
+    const reauth = await relogin(ctx, owner, agency.id);
+    const refused = await ctx.app.inject({ method: 'DELETE', url: `/v1/orgs/${agency.id}`, headers: reauth.auth });
+    const problem = assertProblem(t, refused, 409, 'LAST_OWNER');
+    t.ok(
+      (problem.orgs as Array<{ id: string }>).some((o) => o.id === client.id),
+      'the client is named',
+    );
+    // A second client, deleted by its Owner while an agency actor is acting in it.
+    const second = await ctx.app.inject({
+      method: 'POST',
+      url: `/v1/orgs/${agency.id}/clients`,
+      headers: reauth.auth,
+      payload: { name: 'Second Client' },
+    });
+    const secondId = second.json().id as string;
+    const heir = await member(ctx, secondId, ['owner'], 'Client Owner');
+    const acting = await login(ctx, owner.email, owner.password, { org_id: secondId });
+    t.equal(acting.res.statusCode, 200, acting.res.body);
+    t.same(claimsOf(acting.body.access_token).act, { org_id: agency.id });
+    const gone = await ctx.app.inject({ method: 'DELETE', url: `/v1/orgs/${secondId}`, headers: heir.auth });
+    t.equal(gone.statusCode, 204, gone.body);
+    assertProblem(
+      t,
+      await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(acting.body.access_token) }),
+      401,
+      'SESSION_REVOKED',
+    );
   });
 });

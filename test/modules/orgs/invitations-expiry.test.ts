@@ -20,7 +20,7 @@ t.test('invitation expiry', async (t) => {
     clock.advance(1);
     assertProblem(t, await preview(ctx, token), 400, 'INVITATION_INVALID');
     assertProblem(t, await accept(ctx, { token, password: GOOD_PASSWORD }), 400, 'INVITATION_INVALID');
-    const { auth } = await relogin(ctx, owner);
+    const { auth } = await relogin(ctx, owner, org.id);
     assertProblem(t, await resend(ctx, auth, org.id, id), 404, 'INVITATION_NOT_FOUND');
     assertProblem(t, await revoke(ctx, auth, org.id, id), 404, 'INVITATION_NOT_FOUND');
     const list = await listInvitations(ctx, auth, org.id);
@@ -32,10 +32,10 @@ t.test('invitation expiry', async (t) => {
     const email = uniqueEmail('again');
     const first = await invited(ctx, owner.auth, org.id, { email, roles: ['auditor'] });
     clock.advance(3 * DAY);
-    const { auth } = await relogin(ctx, owner);
+    const { auth } = await relogin(ctx, owner, org.id);
     assertProblem(t, await invite(ctx, auth, org.id, { name: 'Again', email, roles: ['auditor'] }), 409, 'INVITATION_PENDING');
     clock.advance(5 * DAY);
-    const { auth: later } = await relogin(ctx, owner);
+    const { auth: later } = await relogin(ctx, owner, org.id);
     const second = await invited(ctx, later, org.id, { email, roles: ['dpo'] });
     const closed = await ctx.db.selectFrom('org_invitations').selectAll().where('id', '=', first.id).executeTakeFirstOrThrow();
     t.ok(closed.revoked_at, 'the expired one was closed');
@@ -54,7 +54,7 @@ t.test('invitation expiry', async (t) => {
     const email = uniqueEmail('renewed');
     const { id } = await invited(ctx, owner.auth, org.id, { email, roles: ['auditor'] });
     clock.advance(6 * DAY);
-    const { auth } = await relogin(ctx, owner);
+    const { auth } = await relogin(ctx, owner, org.id);
     const res = await resend(ctx, auth, org.id, id);
     t.equal(res.statusCode, 200, res.body);
     t.equal(Date.parse(res.json().expires_at), clock.now().getTime() + 7 * DAY * 1000);

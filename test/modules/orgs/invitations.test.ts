@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import t from 'tap';
 import { buildTestApp, createVerifiedUser, GOOD_PASSWORD, login, uniqueEmail } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
-import { claimsOf, member, orgWithOwner, person, relogin } from '../../helpers/orgs.js';
+import { claimsOf, member, orgWithOwner, person, relogin, switchTo } from '../../helpers/orgs.js';
 import {
   accept,
   auditOf,
@@ -409,17 +409,27 @@ t.test('organization invitations', async (t) => {
     });
     t.equal(client.statusCode, 201, client.body);
     const clientId = client.json().id as string;
-    const first = await invited(ctx, agencyOwner.auth, clientId, { email: uniqueEmail('client-owner'), roles: ['owner'] });
+    // The agency acts in the client with a token for the client.
+    const clientAuth = await switchTo(ctx, agencyOwner.tokens, clientId);
+    // None of the agency's own people becomes the client's Owner.
+    const self = await invited(ctx, clientAuth, clientId, { email: agencyOwner.email, roles: ['owner'] });
+    assertProblem(t, await accept(ctx, { token: self.token, password: agencyOwner.password }), 400, 'INVITATION_INVALID');
+    // The refusal changed nothing (the invitation stays open until revoked).
+    t.equal((await revoke(ctx, clientAuth, clientId, self.id)).statusCode, 204);
+    const first = await invited(ctx, clientAuth, clientId, { email: uniqueEmail('client-owner'), roles: ['owner'] });
+    const rival = await invited(ctx, clientAuth, clientId, { email: uniqueEmail('client-rival'), roles: ['owner'] });
     const done = await accept(ctx, { token: first.token, password: GOOD_PASSWORD });
     t.equal(done.statusCode, 201, done.body);
     t.same(done.json().roles, ['owner']);
+    // A second hand-over sent before the first was accepted is void now the client has its Owner.
+    assertProblem(t, await accept(ctx, { token: rival.token, password: GOOD_PASSWORD }), 400, 'INVITATION_INVALID');
     assertProblem(
       t,
-      await invite(ctx, agencyOwner.auth, clientId, { name: 'Second', email: uniqueEmail(), roles: ['owner'] }),
+      await invite(ctx, clientAuth, clientId, { name: 'Second', email: uniqueEmail(), roles: ['owner'] }),
       403,
       'OWNER_REQUIRED',
     );
-    t.equal((await invite(ctx, agencyOwner.auth, clientId, { name: 'Dev', email: uniqueEmail(), roles: ['developer'] })).statusCode, 201);
+    t.equal((await invite(ctx, clientAuth, clientId, { name: 'Dev', email: uniqueEmail(), roles: ['developer'] })).statusCode, 201);
     // In an org of its own (not a client), an Admin is no Owner and cannot invite one.
     const admin = await member(ctx, agency.id, ['admin']);
     assertProblem(
@@ -430,18 +440,46 @@ t.test('organization invitations', async (t) => {
     );
   });
 
-  t.test('an invitation whose inviter deleted their account still works', async (t) => {
+  t.test('an invitation is void once its sender can no longer grant it: account deleted, removed, demoted', async (t) => {
     const { owner, org } = await orgWithOwner(ctx);
+    // Deleted.
     const inviter = await member(ctx, org.id, ['admin']);
-    const email = uniqueEmail('orphan');
-    const { id, token } = await invited(ctx, inviter.auth, org.id, { email, roles: ['auditor'] });
+    const { id, token } = await invited(ctx, inviter.auth, org.id, { email: uniqueEmail('orphan'), roles: ['auditor'] });
     const { auth } = await relogin(ctx, inviter);
     const gone = await ctx.app.inject({ method: 'DELETE', url: '/v1/me', headers: auth, payload: { password: inviter.password } });
     t.equal(gone.statusCode, 204, gone.body);
     const row = await ctx.db.selectFrom('org_invitations').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     t.equal(row.invited_by, null);
-    t.equal((await accept(ctx, { token, password: GOOD_PASSWORD })).statusCode, 201);
-    t.ok(owner);
+    assertProblem(t, await accept(ctx, { token, password: GOOD_PASSWORD }), 400, 'INVITATION_INVALID', 'the sender deleted their account');
+    // Removed: an admin who invited their own alternate address as admin, then was removed.
+    const removed = await member(ctx, org.id, ['admin']);
+    const alt = await invited(ctx, removed.auth, org.id, { email: uniqueEmail('alt'), roles: ['admin'] });
+    t.equal(
+      (await ctx.app.inject({ method: 'DELETE', url: `/v1/orgs/${org.id}/members/${removed.id}`, headers: owner.auth })).statusCode,
+      204,
+    );
+    assertProblem(t, await accept(ctx, { token: alt.token, password: GOOD_PASSWORD }), 400, 'INVITATION_INVALID', 'the sender was removed');
+    // Demoted below what the invitation grants.
+    const demoted = await member(ctx, org.id, ['admin']);
+    const grant = await invited(ctx, demoted.auth, org.id, { email: uniqueEmail('grant'), roles: ['admin'] });
+    const down = await ctx.app.inject({
+      method: 'PATCH',
+      url: `/v1/orgs/${org.id}/members/${demoted.id}`,
+      headers: owner.auth,
+      payload: { roles: ['developer'] },
+    });
+    t.equal(down.statusCode, 200, down.body);
+    assertProblem(
+      t,
+      await accept(ctx, { token: grant.token, password: GOOD_PASSWORD }),
+      400,
+      'INVITATION_INVALID',
+      'the sender was demoted',
+    );
+    // Still an admin: it works.
+    const still = await member(ctx, org.id, ['admin']);
+    const fine = await invited(ctx, still.auth, org.id, { email: uniqueEmail('fine'), roles: ['auditor'] });
+    t.equal((await accept(ctx, { token: fine.token, password: GOOD_PASSWORD })).statusCode, 201);
   });
 
   t.test('INVITATION_TTL_DAYS sets the lifetime', async (t) => {

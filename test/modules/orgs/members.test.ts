@@ -151,22 +151,31 @@ t.test("an admin with sessions:manage lists and revokes a member's sessions in t
   const admin = await member(ctx, org.id, ['admin'], 'Ad Min');
   const target = await member(ctx, org.id, ['developer'], 'Tar Get');
   const plain = await relogin(ctx, target);
+  // A session of theirs in another org of theirs.
+  const other = await orgWithOwner(ctx, 'crm', 'Other Org');
+  await joinOrg(ctx, other.org.id, target.id, ['staff']);
+  const elsewhere = await relogin(ctx, target, other.org.id);
+  // Every session of theirs without an org (member() signed in once without one, plain is another).
+  const orgless = (
+    await ctx.db.selectFrom('sessions').select('id').where('user_id', '=', target.id).where('org_id', 'is', null).execute()
+  ).map((r) => r.id);
 
   const listed = await call(ctx, 'GET', `/v1/orgs/${org.id}/members/${target.id}/sessions`, admin.auth);
   t.equal(listed.statusCode, 200, listed.body);
   const sessions = listed.json().sessions as Array<Record<string, unknown>>;
   t.same(
-    sessions.map((s) => s.id),
-    [target.tokens.session_id],
-    'only the session in this org is listed (not the ones without an org)',
+    sessions.map((s) => s.id).sort(),
+    [target.tokens.session_id, ...orgless].sort(),
+    'the session in this org and those in none (they could switch into it); not the one in another org',
   );
   t.match(sessions[0], { user: { id: target.id, email: target.email }, aal: 1, device: String });
 
   const revoked = await call(ctx, 'POST', `/v1/orgs/${org.id}/members/${target.id}/sessions/revoke-all`, admin.auth);
   t.equal(revoked.statusCode, 200, revoked.body);
-  t.same(revoked.json(), { revoked: 1 });
+  t.same(revoked.json(), { revoked: 1 + orgless.length });
   assertProblem(t, await me(target.auth), 401, 'SESSION_REVOKED', "the member's session in the org");
-  t.equal((await me(plain.auth)).statusCode, 200, 'their session without an org lives');
+  assertProblem(t, await me(plain.auth), 401, 'SESSION_REVOKED', 'their session without an org, which could have switched into it');
+  t.equal((await me(elsewhere.auth)).statusCode, 200, 'their session in another org lives');
   t.match(await sessionRow(target.tokens.session_id), { revoked_reason: 'revoked_by_org_admin' });
   const event = await eventually(() =>
     ctx.db
@@ -192,12 +201,13 @@ t.test("an admin with sessions:manage lists and revokes a member's sessions in t
   const second = await member(ctx, org.id, ['owner'], 'Sec Ond');
   const ownerList = await call(ctx, 'GET', `/v1/orgs/${org.id}/members/${owner.id}/sessions`, second.auth);
   t.equal(ownerList.statusCode, 200, ownerList.body);
+  // The session the org was created in (switched into it) and the one logged in to it.
   t.same(
-    (ownerList.json().sessions as Array<{ id: string }>).map((s) => s.id),
-    [ownerInOrg.tokens.session_id],
+    (ownerList.json().sessions as Array<{ id: string }>).map((s) => s.id).sort(),
+    [owner.tokens.session_id, ownerInOrg.tokens.session_id].sort(),
   );
   const ownerRevoke = await call(ctx, 'POST', `/v1/orgs/${org.id}/members/${owner.id}/sessions/revoke-all`, second.auth);
-  t.same(ownerRevoke.json(), { revoked: 1 });
+  t.same(ownerRevoke.json(), { revoked: 2 });
   assertProblem(t, await me(ownerInOrg.auth), 401, 'SESSION_REVOKED');
   // Without sessions:manage: refused by the guard.
   const dev = await member(ctx, org.id, ['developer'], 'De Veloper');

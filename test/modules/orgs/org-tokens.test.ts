@@ -10,9 +10,12 @@ t.test('org tokens', async (t) => {
   t.test('creating an org makes the creator its Owner; a login for it carries org, roles and permissions', async (t) => {
     const { owner, org } = await orgWithOwner(ctx, 'crm', 'Acme Sales');
     t.match(org, { slug: 'acme-sales', plan: 'starter', role_preset: 'crm', your_roles: ['owner'] });
-    const plain = claimsOf(owner.tokens.access_token);
+    const plain = claimsOf((await relogin(ctx, owner)).tokens.access_token);
     t.equal(plain.org_id, null, 'no org unless asked for');
     t.same(plain.roles, []);
+    // The org's routes take a token for the org.
+    const noOrg = await relogin(ctx, owner);
+    assertProblem(t, await ctx.app.inject({ method: 'GET', url: `/v1/orgs/${org.id}`, headers: noOrg.auth }), 403, 'ORG_TOKEN_REQUIRED');
     const { tokens } = await relogin(ctx, owner, org.id);
     const claims = claimsOf(tokens.access_token);
     t.equal(claims.org_id, org.id);

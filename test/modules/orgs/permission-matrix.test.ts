@@ -11,6 +11,7 @@ import {
   member,
   orgScopedRoutes,
   orgWithOwner,
+  person,
   quietUser,
   relogin,
   type Auth,
@@ -156,7 +157,22 @@ const ACTIONS: Action[] = [
     prepare: async (env) => ({ ids: { id: (await invitationRow(env.ctx, env.orgId, ['badge'])).id } }),
   },
   // Last: when it is allowed, the org is gone. Also needs a recent authentication (the login was just now).
-  { id: 'org.delete', method: 'DELETE', path: '/v1/orgs/{org}', needs: ['org:delete'], ok: 204 },
+  {
+    id: 'org.delete',
+    method: 'DELETE',
+    path: '/v1/orgs/{org}',
+    needs: ['org:delete'],
+    ok: 204,
+    // An agency cannot be deleted while a client of its has no Owner: the clients created above get one.
+    prepare: async (env) => {
+      const clients = await env.ctx.db.selectFrom('orgs').select('id').where('managed_by', '=', env.orgId).execute();
+      for (const c of clients) {
+        const heir = await person(env.ctx, { name: 'Client Heir' });
+        await joinOrg(env.ctx, c.id, heir.id, ['owner']);
+      }
+      return {};
+    },
+  },
 ];
 
 /** What was reviewed: each role's allowed actions. A preset or guard change must change this table too. */

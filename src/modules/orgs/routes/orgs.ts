@@ -59,7 +59,12 @@ export const orgRoutes =
       '/v1/orgs/:org',
       {
         preHandler: [authenticate, org('org:delete'), requireRecentAuth],
-        schema: { tags, params: orgParams, response: { 204: noContent, ...errorResponses(...GUARDED, 'REAUTHENTICATION_REQUIRED') } },
+        // LAST_OWNER: an agency whose clients have no Owner of their own yet.
+        schema: {
+          tags,
+          params: orgParams,
+          response: { 204: noContent, ...errorResponses(...GUARDED, 'REAUTHENTICATION_REQUIRED', 'LAST_OWNER') },
+        },
       },
       async (req, reply) => {
         await orgs.remove(actorOf(req), requestContext(req));
