@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../src/infra/db/connect.js';
-import { ROLE_PRESETS } from '../src/modules/orgs/presets.js';
+import { presetRoles, type ROLE_PRESETS } from '../src/modules/orgs/presets.js';
 
 export async function seedOrg(db: Db, emails: string[], roleKey: keyof (typeof ROLE_PRESETS)['compliance'] = 'admin'): Promise<string> {
   const orgId = randomUUID();
@@ -13,15 +13,7 @@ export async function seedOrg(db: Db, emails: string[], roleKey: keyof (typeof R
     .insertInto('orgs')
     .values({ id: orgId, name: 'Bench Org', slug: `bench-${orgId.slice(0, 8)}`, role_preset: 'compliance' })
     .execute();
-  const roles = Object.entries(ROLE_PRESETS.compliance).map(([key, spec]) => ({
-    id: randomUUID(),
-    org_id: orgId,
-    key,
-    name: spec.name,
-    description: spec.description,
-    permissions: [...spec.permissions],
-    builtin: true,
-  }));
+  const roles = presetRoles(orgId, 'compliance');
   await db.insertInto('org_roles').values(roles).execute();
   const role = roles.find((r) => r.key === roleKey)!;
   const users = await db.selectFrom('users').select('id').where('email', 'in', emails).execute();

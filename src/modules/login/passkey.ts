@@ -2,9 +2,8 @@ import type { RequestContext } from '../../shared/context.js';
 import { defineErrors } from '../../shared/errors.js';
 import type { AuditService } from '../audit/index.js';
 import type { Passkeys } from '../mfa/index.js';
-import type { TokenPair } from '../sessions/index.js';
 import { orgError } from '../orgs/errors.js';
-import type { OrgAccessCheck } from './service.js';
+import type { LoginService, OrgAccessCheck } from './service.js';
 
 export const passkeyError = defineErrors({
   // One answer for every refusal (expired or reused challenge, unknown credential, wrong user
@@ -12,15 +11,8 @@ export const passkeyError = defineErrors({
   PASSKEY_INVALID: [401, 'Passkey not accepted'],
 } as const);
 
-type OpenSession = (
-  userId: string,
-  orgId: string | null,
-  amr: string[],
-  aal: number,
-  context: RequestContext,
-  proved?: Record<string, unknown>,
-  org?: OrgAccessCheck,
-) => Promise<TokenPair>;
+/** How every login opens its session (login.service's openSession). */
+type OpenSession = LoginService['openSession'];
 
 /**
  * Passwordless login: a passkey alone opens an aal2 session. The WebAuthn ceremony is the mfa

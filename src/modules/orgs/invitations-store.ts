@@ -1,6 +1,6 @@
-import { sql, type Selectable } from 'kysely';
+import { sql, type ExpressionBuilder, type Selectable } from 'kysely';
 import type { Db } from '../../infra/db/connect.js';
-import type { OrgInvitationsTable } from '../../infra/db/schema.js';
+import type { Database, OrgInvitationsTable } from '../../infra/db/schema.js';
 import type { Executor } from '../../infra/db/unit-of-work.js';
 
 export type InvitationRow = Selectable<OrgInvitationsTable>;
@@ -14,6 +14,10 @@ export type NewInvitation = Pick<
  * unique index allows one open invitation per address and org); it is usable while open and
  * unexpired. Times are the service's clock, never the database's, so tests can move them.
  */
+/** Usable at `now`: neither accepted nor revoked, and not expired. */
+const isOpen = (now: Date) => (eb: ExpressionBuilder<Database, 'org_invitations'>) =>
+  eb.and([eb('accepted_at', 'is', null), eb('revoked_at', 'is', null), eb('expires_at', '>', now)]);
+
 export function createInvitationStore(db: Db) {
   return {
     /** False when the address already has an open invitation to the org (the unique index decides). */
@@ -44,14 +48,7 @@ export function createInvitationStore(db: Db) {
 
     /** The open, unexpired invitation a link's token opens, if any (no lock: accepting claims it with one UPDATE). */
     findUsable(tokenHash: Buffer, now: Date, ex: Executor = db) {
-      return ex
-        .selectFrom('org_invitations')
-        .selectAll()
-        .where('token_hash', '=', tokenHash)
-        .where('accepted_at', 'is', null)
-        .where('revoked_at', 'is', null)
-        .where('expires_at', '>', now)
-        .executeTakeFirst();
+      return ex.selectFrom('org_invitations').selectAll().where('token_hash', '=', tokenHash).where(isOpen(now)).executeTakeFirst();
     },
 
     /**
@@ -63,9 +60,7 @@ export function createInvitationStore(db: Db) {
         .updateTable('org_invitations')
         .set({ accepted_at: now })
         .where('token_hash', '=', tokenHash)
-        .where('accepted_at', 'is', null)
-        .where('revoked_at', 'is', null)
-        .where('expires_at', '>', now)
+        .where(isOpen(now))
         .returningAll()
         .executeTakeFirst();
     },
@@ -81,9 +76,7 @@ export function createInvitationStore(db: Db) {
         .set({ ...change, sent_at: now })
         .where('id', '=', id)
         .where('org_id', '=', orgId)
-        .where('accepted_at', 'is', null)
-        .where('revoked_at', 'is', null)
-        .where('expires_at', '>', now)
+        .where(isOpen(now))
         .returningAll()
         .executeTakeFirst();
     },
@@ -95,9 +88,7 @@ export function createInvitationStore(db: Db) {
         .set({ revoked_at: now })
         .where('id', '=', id)
         .where('org_id', '=', orgId)
-        .where('accepted_at', 'is', null)
-        .where('revoked_at', 'is', null)
-        .where('expires_at', '>', now)
+        .where(isOpen(now))
         .returningAll()
         .executeTakeFirst();
     },

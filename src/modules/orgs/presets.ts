@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { ALL_PERMISSIONS, type Permission } from '../../shared/permissions.js';
 import type { RolePreset } from '../../infra/db/schema.js';
 
@@ -79,3 +80,16 @@ export const ROLE_PRESET_NAMES = Object.keys(ROLE_PRESETS) as RolePreset[];
 
 /** What an agency may do in a client org unless it says otherwise: the client's Admin, less clients:manage. */
 export const DEFAULT_AGENCY_PERMISSIONS: readonly Permission[] = allBut('billing:manage', 'org:delete', 'clients:manage');
+
+/** A new org's roles: its preset's, as builtin rows. */
+export function presetRoles(orgId: string, preset: RolePreset) {
+  return Object.entries(ROLE_PRESETS[preset] as Record<string, RoleSpec>).map(([key, spec]) => ({
+    id: randomUUID(),
+    org_id: orgId,
+    key,
+    name: spec.name,
+    description: spec.description,
+    permissions: [...spec.permissions],
+    builtin: true,
+  }));
+}

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { displayName, email, password, uuid } from '../../http/schemas.js';
 import { ALL_PERMISSIONS } from '../../shared/permissions.js';
 import { securityPolicy, securityPolicyPatch } from './policy.js';
+import { sessionRow } from '../sessions/index.js';
 import { ROLE_PRESET_NAMES } from './presets.js';
 
 const permission = z.enum(ALL_PERMISSIONS as [string, ...string[]]);
@@ -66,21 +67,8 @@ export const memberList = z.object({
 export const setRolesBody = z.strictObject({ roles: z.array(roleKey).min(1).max(20) });
 export const memberRoles = z.object({ user_id: z.string(), roles: z.array(z.string()) });
 
-export const memberSessions = z.object({
-  sessions: z.array(
-    z.object({
-      id: z.string(),
-      user: z.object({ id: z.string(), email: z.string() }),
-      created_at: z.string(),
-      last_seen_at: z.string(),
-      expires_at: z.string(),
-      ip: z.string().nullable(),
-      user_agent: z.string().nullable(),
-      device: z.string(),
-      aal: z.number().int(),
-    }),
-  ),
-});
+// A member's sessions as an admin sees them: the session list's rows, without the caller's own markers.
+export const memberSessions = z.object({ sessions: z.array(sessionRow.omit({ current: true, roles: true })) });
 export const revokedCount = z.object({ revoked: z.number().int() });
 
 export const roleView = z.object({

@@ -9,7 +9,7 @@ import { grantOf, type OrgAccess, type OrgAccessResolver } from './access.js';
 import { orgError } from './errors.js';
 import type { People } from './people.js';
 import { factorRule, meetsPolicy, policyOf, type FactorRule, type SecurityPolicy } from './policy.js';
-import { ROLE_PRESETS, OWNER_ROLE, type RoleSpec } from './presets.js';
+import { OWNER_ROLE, presetRoles } from './presets.js';
 import { slugify, withTail } from './slug.js';
 import type { OrgRow, OrgStore } from './store.js';
 import type { LockActor } from './actor-lock.js';
@@ -42,19 +42,6 @@ export function viewOf(org: OrgRow, access?: Pick<OrgAccess, 'roles' | 'permissi
 }
 
 export type OrgView = ReturnType<typeof viewOf>;
-
-/** A new org's roles: its preset's, as builtin rows. */
-function presetRoles(orgId: string, preset: RolePreset) {
-  return Object.entries(ROLE_PRESETS[preset] as Record<string, RoleSpec>).map(([key, spec]) => ({
-    id: randomUUID(),
-    org_id: orgId,
-    key,
-    name: spec.name,
-    description: spec.description,
-    permissions: [...spec.permissions],
-    builtin: true,
-  }));
-}
 
 export type NewOrgInput = { name: string; preset: RolePreset; createdBy: string; managedBy?: string; agencyPermissions?: Permission[] };
 

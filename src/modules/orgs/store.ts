@@ -20,6 +20,17 @@ export type AccessRow = {
 export type NewOrg = Pick<OrgRow, 'id' | 'name' | 'slug' | 'role_preset' | 'managed_by' | 'agency_permissions' | 'created_by'>;
 export type NewRole = Pick<RoleRow, 'id' | 'org_id' | 'key' | 'name' | 'description' | 'permissions' | 'builtin'>;
 
+// A member row (the alias m) with its role keys and the union of their permissions.
+const memberColumns = [
+  'm.user_id',
+  'm.joined_at',
+  'm.roles_changed_at',
+  sql<string[]>`coalesce((select array_agg(r.key order by r.key) from org_member_roles mr join org_roles r on r.id = mr.role_id
+                 where mr.org_id = m.org_id and mr.user_id = m.user_id), '{}')`.as('roles'),
+  sql<string[]>`coalesce((select array_agg(distinct p) from org_member_roles mr join org_roles r on r.id = mr.role_id,
+                 unnest(r.permissions) p where mr.org_id = m.org_id and mr.user_id = m.user_id), '{}')`.as('permissions'),
+] as const;
+
 /** Orgs, their roles and members (org_invitations: invitations-store.ts). */
 export function createOrgStore(db: Db) {
   return {
@@ -137,34 +148,13 @@ export function createOrgStore(db: Db) {
 
     /** Members with their role keys and permissions. */
     listMembers(orgId: string, ex: Executor = db) {
-      return ex
-        .selectFrom('org_members as m')
-        .select([
-          'm.user_id',
-          'm.joined_at',
-          'm.roles_changed_at',
-          sql<string[]>`coalesce((select array_agg(r.key order by r.key) from org_member_roles mr join org_roles r on r.id = mr.role_id
-                         where mr.org_id = m.org_id and mr.user_id = m.user_id), '{}')`.as('roles'),
-          sql<string[]>`coalesce((select array_agg(distinct p) from org_member_roles mr join org_roles r on r.id = mr.role_id,
-                         unnest(r.permissions) p where mr.org_id = m.org_id and mr.user_id = m.user_id), '{}')`.as('permissions'),
-        ])
-        .where('m.org_id', '=', orgId)
-        .orderBy('m.joined_at')
-        .execute();
+      return ex.selectFrom('org_members as m').select(memberColumns).where('m.org_id', '=', orgId).orderBy('m.joined_at').execute();
     },
 
     async member(orgId: string, userId: string, ex: Executor = db) {
       const members = await ex
         .selectFrom('org_members as m')
-        .select([
-          'm.user_id',
-          'm.joined_at',
-          'm.roles_changed_at',
-          sql<string[]>`coalesce((select array_agg(r.key order by r.key) from org_member_roles mr join org_roles r on r.id = mr.role_id
-                         where mr.org_id = m.org_id and mr.user_id = m.user_id), '{}')`.as('roles'),
-          sql<string[]>`coalesce((select array_agg(distinct p) from org_member_roles mr join org_roles r on r.id = mr.role_id,
-                         unnest(r.permissions) p where mr.org_id = m.org_id and mr.user_id = m.user_id), '{}')`.as('permissions'),
-        ])
+        .select(memberColumns)
         .where('m.org_id', '=', orgId)
         .where('m.user_id', '=', userId)
         .execute();

@@ -56,3 +56,4 @@ export async function createSessionsModule(deps: Deps) {
 
 export type { SessionService, StartSessionInput, TokenPair, OrgGrant, OrgGrants } from './service.js';
 export { nextNotBefore } from './revocations.js';
+export { sessionRow } from './schemas.js';

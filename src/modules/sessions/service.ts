@@ -69,6 +69,19 @@ export type RevokeAllOptions = {
 /** Why an access token is no longer accepted: its session was revoked, or its org roles changed since it was issued. */
 export type TokenRevocation = 'session' | 'stale' | null;
 
+/** A session as its lists show it. */
+const viewOf = (r: SessionRow, email: string) => ({
+  id: r.id,
+  user: { id: r.user_id, email },
+  created_at: r.created_at.toISOString(),
+  last_seen_at: r.last_seen_at.toISOString(),
+  expires_at: r.expires_at.toISOString(),
+  ip: r.ip,
+  user_agent: r.user_agent,
+  device: deviceLabel(r.user_agent),
+  aal: r.aal,
+});
+
 export function createSessionService(deps: Deps) {
   const { store, accessTokens, revocations, audit, clock } = deps;
 
@@ -233,19 +246,7 @@ export function createSessionService(deps: Deps) {
     async list(userId: string, currentSessionId: string | null, email: string) {
       // Postgres is the source of truth: a revoked session has revoked_at set before its mark exists.
       const rows = await store.listActive(userId, clock.now());
-      return rows.map((r) => ({
-        id: r.id,
-        current: r.id === currentSessionId,
-        user: { id: r.user_id, email },
-        roles: [] as string[],
-        created_at: r.created_at.toISOString(),
-        last_seen_at: r.last_seen_at.toISOString(),
-        expires_at: r.expires_at.toISOString(),
-        ip: r.ip,
-        user_agent: r.user_agent,
-        device: deviceLabel(r.user_agent),
-        aal: r.aal,
-      }));
+      return rows.map((r) => ({ ...viewOf(r, email), current: r.id === currentSessionId, roles: [] as string[] }));
     },
 
     async revoke(userId: string, sessionId: string, reason: string, context: AuditContext) {
@@ -286,17 +287,7 @@ export function createSessionService(deps: Deps) {
     /** A user's live sessions in an org, as the session list shows them (an org admin's view of a member). */
     async listInOrg(userId: string, orgId: string, email: string) {
       const rows = await store.listActiveInOrg(userId, orgId, clock.now());
-      return rows.map((r) => ({
-        id: r.id,
-        user: { id: r.user_id, email },
-        created_at: r.created_at.toISOString(),
-        last_seen_at: r.last_seen_at.toISOString(),
-        expires_at: r.expires_at.toISOString(),
-        ip: r.ip,
-        user_agent: r.user_agent,
-        device: deviceLabel(r.user_agent),
-        aal: r.aal,
-      }));
+      return rows.map((r) => viewOf(r, email));
     },
 
     /** An org's policy shortened its session lifetimes: its live sessions follow (on the policy's transaction). */
