@@ -1,4 +1,5 @@
 import t from 'tap';
+import { eventually } from '../../helpers/eventually.js';
 import { buildTestApp } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
 import { call, joinOrg, member, orgWithOwner, ownersOf, relogin, storedRoles, type Auth } from '../../helpers/orgs.js';
@@ -47,13 +48,17 @@ t.test('the last Owner cannot delete their account (409 LAST_OWNER listing the o
   t.same(await memberRoleRows(owner.id), [], 'and their roles');
   t.same(await ownersOf(ctx, org.id), [heir.id], 'the heir owns the org');
   t.same(await ownersOf(ctx, sharedId), [coOwner.id], 'the co-owned org keeps its other Owner');
-  const trail = await ctx.db
-    .selectFrom('audit_events')
-    .select(['org_id', 'target_id', 'data'])
-    .where('action', '=', 'org.member_removed')
-    .where('target_id', '=', owner.id)
-    .orderBy('org_id')
-    .execute();
+  // Recorded once the deletion has committed (detached events are written in batches).
+  const trail = await eventually(async () => {
+    const rows = await ctx.db
+      .selectFrom('audit_events')
+      .select(['org_id', 'target_id', 'data'])
+      .where('action', '=', 'org.member_removed')
+      .where('target_id', '=', owner.id)
+      .orderBy('org_id')
+      .execute();
+    return rows.length === 2 ? rows : null;
+  });
   t.same(trail.map((e) => e.org_id).sort(), [org.id, sharedId].sort(), "each org's trail records the departure");
 });
 
@@ -75,12 +80,15 @@ t.test("a plain member's deletion removes them from the org, recorded in its tra
     [owner.id],
     'the team list no longer shows them',
   );
-  const events = await ctx.db
-    .selectFrom('audit_events')
-    .select(['org_id', 'actor_id', 'data'])
-    .where('action', '=', 'org.member_removed')
-    .where('target_id', '=', staff.id)
-    .execute();
+  const events = await eventually(async () => {
+    const rows = await ctx.db
+      .selectFrom('audit_events')
+      .select(['org_id', 'actor_id', 'data'])
+      .where('action', '=', 'org.member_removed')
+      .where('target_id', '=', staff.id)
+      .execute();
+    return rows.length === 2 ? rows : null;
+  });
   t.same(events.map((e) => e.org_id).sort(), [org.id, other.id].sort(), 'org.member_removed in each org, with its org_id');
   for (const e of events) t.match(e, { actor_id: staff.id, data: { reason: 'account_deleted' } });
   t.same(await ownersOf(ctx, org.id), [owner.id], 'the org is otherwise untouched');
