@@ -20,13 +20,14 @@ import { startEmbeddedPostgres } from '../src/infra/db/embedded.js';
 import { migrate } from '../src/infra/db/migrate.js';
 import { freePort } from '../src/infra/net.js';
 import { startRedisServer } from '../test/harness/redis-server.js';
-import { jsonClient, refreshLoop, type JsonClient } from './client.js';
+import { jsonClient, refreshLoop, summarize, type JsonClient } from './client.js';
 import { cpuSampler, type CpuUsage } from './cpu.js';
 import { ARGON2, type Primitives } from './primitives.js';
 import { postmasterPid, startTessera } from './services.js';
 import { parkedTotpLogins, totpStepBody } from './mfa.js';
 import { passkeyLoop, registerPasskeys } from './passkey.js';
 import { seedOrg } from './orgs.js';
+import { createPats, exchangeBody, mintedTokens } from './pats.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const knob = (name: string, fallback: number) => {
@@ -42,9 +43,12 @@ const REFRESH_WORKERS = knob('BENCH_REFRESH_WORKERS', 16);
 const ME_CONNECTIONS = knob('BENCH_ME_CONNECTIONS', 32);
 const TOTP_CONNECTIONS = knob('BENCH_TOTP_CONNECTIONS', 16);
 const PASSKEY_WORKERS = knob('BENCH_PASSKEY_WORKERS', 16);
+const LIMITER_WORKERS = knob('BENCH_LIMITER_WORKERS', 16);
 const CORES = os.availableParallelism();
 const SCENARIOS = new Set(
-  (process.env.BENCH_SCENARIOS ?? 'login,login-org,refresh,refresh-org,me,totp,passkey').split(',').map((s) => s.trim()),
+  (process.env.BENCH_SCENARIOS ?? 'login,login-org,refresh,refresh-org,me,exchange,introspect,limiter,totp,passkey')
+    .split(',')
+    .map((s) => s.trim()),
 );
 // Diagnostics only: what the numbers become with Postgres not waiting for WAL flushes.
 const PG_SYNCHRONOUS_COMMIT = process.env.BENCH_PG_SYNCHRONOUS_COMMIT;
@@ -56,6 +60,15 @@ const TARGET_REFRESH_P99_MS = 50;
 const TARGET_TOTP_PER_SECOND = 1000;
 // Logins and refreshes for an org (membership, roles and permissions resolved on the path) against the same run's without.
 const TARGET_ORG_RATIO = 0.9;
+const TARGET_EXCHANGE_PER_SECOND = 3000;
+const TARGET_INTROSPECT_PER_SECOND = 5000;
+const TARGET_INTROSPECT_P99_MS = 10;
+// PATs for the exchange scenario (each its owner's, in the bench org) and access tokens for the distinct-introspection one.
+const PAT_COUNT = knob('BENCH_PATS', 16);
+const PAT_CONNECTIONS = knob('BENCH_PAT_CONNECTIONS', 32);
+const INTROSPECT_DISTINCT_TOKENS = knob('BENCH_INTROSPECT_TOKENS', 4000);
+// What the per-org rate limiter (one INCR in Redis per authenticated request) may add to GET /v1/me's p99.
+const TARGET_LIMITER_P99_ADDED_MS = 1;
 const PASSKEY_ORIGIN = 'https://localhost:8443';
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -192,6 +205,53 @@ async function runPrimitives(): Promise<Primitives> {
   return JSON.parse(out.trim().split('\n').pop()!) as Primitives;
 }
 
+/**
+ * GET /v1/me back to back: one worker per token (node:http keep-alive), each sending its next
+ * request when the last is answered, for `seconds`. Latencies in fractional milliseconds
+ * (autocannon's are whole ones, too coarse for a sub-millisecond difference).
+ */
+async function meLoop(client: JsonClient, tokens: string[], seconds: number) {
+  const latencies: number[] = [];
+  const failures: Record<string, number> = {};
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  await Promise.all(
+    tokens.map(async (token) => {
+      const headers = { authorization: `Bearer ${token}` };
+      while (performance.now() < end) {
+        const reply = await client.get('/v1/me', headers);
+        if (reply.status === 200) latencies.push(reply.ms);
+        else {
+          const key = `${reply.status} ${reply.body?.code ?? ''}`.trim();
+          failures[key] = (failures[key] ?? 0) + 1;
+        }
+      }
+    }),
+  );
+  return summarize(latencies, failures, started);
+}
+
+/** Several measured runs of one setting as one row: requests and failures added up, rates, percentiles and CPU averaged. */
+function mergeRuns(name: string, runs: Array<Awaited<ReturnType<typeof measured>>>) {
+  const mean = (f: (r: (typeof runs)[number]) => number) => runs.reduce((sum, r) => sum + f(r), 0) / runs.length;
+  const failures: Record<string, number> = {};
+  for (const r of runs) for (const [k, v] of Object.entries(r.failures)) failures[k] = (failures[k] ?? 0) + v;
+  const cpu = { ...runs[0]!.cpu };
+  for (const k of ['tessera', 'postgres', 'redis', 'loadgen', 'other', 'machine'] as const) cpu[k] = mean((r) => r.cpu[k]);
+  const fsyncs = runs.every((r) => r.walFsyncsPerRequest !== null) ? mean((r) => r.walFsyncsPerRequest!) : null;
+  return {
+    name,
+    requests: runs.reduce((sum, r) => sum + r.requests, 0),
+    perSecond: mean((r) => r.perSecond),
+    p50: mean((r) => r.p50),
+    p99: mean((r) => r.p99),
+    failures,
+    cpu,
+    xactsPerRequest: mean((r) => r.xactsPerRequest),
+    walFsyncsPerRequest: fsyncs,
+  };
+}
+
 const fmt = (n: number | null, digits = 1) => (n === null || !Number.isFinite(n) ? '-' : n.toFixed(digits));
 
 function table(scenarios: Scenario[]): string {
@@ -240,7 +300,11 @@ async function main() {
   // Users of their own for passkeys: once one is registered, their password logins ask for a second factor.
   const passkeyEmails = SCENARIOS.has('passkey') ? await seedUsers(db, PASSKEY_WORKERS, passwordHash, 'bench-passkey') : [];
   log(`seeded ${emails.length} users`);
-  const orgId = SCENARIOS.has('login-org') || SCENARIOS.has('refresh-org') ? await seedOrg(db, emails) : undefined;
+  const orgId = ['login-org', 'refresh-org', 'limiter', 'exchange', 'introspect'].some((n) => SCENARIOS.has(n))
+    ? await seedOrg(db, emails)
+    : undefined;
+  // The limiter scenario's org: the enterprise plan (and the limits below) so that nothing is refused.
+  if (orgId && SCENARIOS.has('limiter')) await db.updateTable('orgs').set({ plan: 'enterprise' }).where('id', '=', orgId).execute();
 
   // The bench seals TOTP secrets as the server does, so it holds the server's keyring.
   const keyringSpec = `bench1:${randomBytes(32).toString('base64')}`;
@@ -279,6 +343,13 @@ async function main() {
     LOGIN_ACCOUNT_FREE_FAILURES: '1000000',
     LOGIN_IP_FREE_FAILURES: '1000000',
     PUBLIC_RATE_LIMIT_PER_MINUTE: '1000000',
+    // The per-org (per-user without an org) limit of authenticated requests: on, and far above
+    // what the bench sends, so it counts every request and refuses none.
+    RATE_LIMIT_STARTER_PER_MINUTE: '1000000000',
+    RATE_LIMIT_PROFESSIONAL_PER_MINUTE: '1000000000',
+    RATE_LIMIT_ENTERPRISE_PER_MINUTE: '1000000000',
+    RATE_LIMIT_USER_PER_MINUTE: '1000000000',
+    PAT_EXCHANGES_PER_MINUTE: '1000000',
     UV_THREADPOOL_SIZE: String(CORES),
     ...(process.env.BENCH_DB_POOL_SIZE ? { DATABASE_POOL_SIZE: process.env.BENCH_DB_POOL_SIZE } : {}),
   };
@@ -422,6 +493,146 @@ async function main() {
     });
   }
 
+  // (d) personal access tokens exchanged for access tokens (RFC 8693): the PAT from the
+  // in-process cache after its revocation mark, the owner's permissions in the org, one signature.
+  const wantsPats = SCENARIOS.has('exchange') || SCENARIOS.has('introspect');
+  const pats =
+    wantsPats && orgId ? await createPats(client, emails.slice(0, PAT_COUNT), PASSWORD, orgId, ['api:manage', 'tokens:introspect']) : [];
+  if (SCENARIOS.has('exchange') && pats.length) {
+    let next = 0;
+    const request = {
+      method: 'POST',
+      path: '/v1/token',
+      headers: { 'content-type': 'application/json' },
+      setupRequest: (req: object) => ({ ...req, body: exchangeBody(pats[next++ % pats.length]!) }),
+    };
+    await autocannon({ url: server.url, connections: PAT_CONNECTIONS, duration: 1, requests: [request] }); // warm-up
+    const exchange = await measured('PAT exchange (POST /v1/token)', ctx, async () =>
+      fromCannon(await autocannon({ url: server.url, connections: PAT_CONNECTIONS, duration: SECONDS, requests: [request] })),
+    );
+    scenarios.push({
+      ...exchange,
+      bound: 'ES256 sign',
+      boundPerSecond: primitives.es256SignPerSecond,
+      ratio: exchange.perSecond / primitives.es256SignPerSecond,
+    });
+    targets.push({
+      target: `PAT exchanges >= ${TARGET_EXCHANGE_PER_SECOND}/s`,
+      actual: `${fmt(exchange.perSecond)}/s, p99 ${fmt(exchange.p99)} ms`,
+      pass: exchange.perSecond >= TARGET_EXCHANGE_PER_SECOND,
+    });
+  }
+
+  // (e) introspection (RFC 7662) by a service holding a tokens:introspect PAT: the same token over
+  // and over (what a resource server does for each request of a session), and distinct tokens
+  // (every one a signature to check).
+  if (SCENARIOS.has('introspect') && pats.length) {
+    const credential = { authorization: `Bearer ${pats[0]}` };
+    const distinct = await mintedTokens(client, pats, INTROSPECT_DISTINCT_TOKENS);
+    for (const [label, tokens] of [
+      ['introspect, same token', distinct.slice(0, 1)],
+      ['introspect, distinct tokens', distinct],
+    ] as const) {
+      let next = 0;
+      const request = {
+        method: 'POST',
+        path: '/v1/introspect',
+        headers: { 'content-type': 'application/json', ...credential },
+        setupRequest: (req: object) => ({ ...req, body: JSON.stringify({ token: tokens[next++ % tokens.length] }) }),
+      };
+      await autocannon({ url: server.url, connections: PAT_CONNECTIONS, duration: 1, requests: [request] }); // warm-up
+      const run = await measured(label, ctx, async () =>
+        fromCannon(await autocannon({ url: server.url, connections: PAT_CONNECTIONS, duration: SECONDS, requests: [request] })),
+      );
+      scenarios.push({
+        ...run,
+        bound: 'ES256 verify',
+        boundPerSecond: primitives.es256VerifyPerSecond,
+        ratio: run.perSecond / primitives.es256VerifyPerSecond,
+      });
+      targets.push({
+        target: `${label}: >= ${TARGET_INTROSPECT_PER_SECOND}/s with p99 < ${TARGET_INTROSPECT_P99_MS} ms`,
+        actual: `${fmt(run.perSecond)}/s, p99 ${fmt(run.p99)} ms`,
+        pass: run.perSecond >= TARGET_INTROSPECT_PER_SECOND && run.p99 < TARGET_INTROSPECT_P99_MS,
+      });
+    }
+  }
+
+  // (c') the per-org rate limiter: GET /v1/me with tokens for an (enterprise) org, through this
+  // server (limiter on: the org's counter, one INCR in Redis per request) and through a second
+  // Tessera on the same database and Redis started with RATE_LIMIT_ENABLED=false, measured back
+  // to back in the order off, on, on, off so that a drift of the machine weighs on both alike.
+  // Twice: one worker per server (the latency a request sees; the target), then
+  // BENCH_LIMITER_WORKERS (the throughput, where queueing dominates the percentiles).
+  if (SCENARIOS.has('limiter') && orgId) {
+    const offPort = await freePort();
+    // The same issuer as the first server, so the same tokens are good on both.
+    const offEnv = { ...env, PORT: String(offPort), RATE_LIMIT_ENABLED: 'false', TESSERA_PUBLIC_URL: server.url };
+    log('starting a second Tessera with RATE_LIMIT_ENABLED=false');
+    const off = await startTessera(ROOT, offEnv, offPort);
+    killOnExit.add(off.pid);
+    cleanups.push({ name: 'tessera (limiter off)', fn: () => off.stop() });
+    const tokens: string[] = [];
+    for (let i = 0; i < LIMITER_WORKERS; i += CORES * 2) {
+      const batch = emails.slice(i, Math.min(i + CORES * 2, LIMITER_WORKERS));
+      tokens.push(...(await Promise.all(batch.map((e) => loginOnce(client, e, orgId)))).map((s) => s.access_token));
+    }
+    // Both answer, and only the first counts (RateLimit-Limit on its answers).
+    for (const [base, expected] of [
+      [server.url, '1000000000'],
+      [off.url, null],
+    ] as const) {
+      const res = await fetch(`${base}/v1/me`, { headers: { authorization: `Bearer ${tokens[0]}` } });
+      if (res.status !== 200 || res.headers.get('ratelimit-limit') !== expected) {
+        throw new Error(
+          `limiter check on ${base}: ${res.status}, RateLimit-Limit ${res.headers.get('ratelimit-limit')} (expected ${expected})`,
+        );
+      }
+    }
+    const clients = { on: jsonClient(server.url, LIMITER_WORKERS), off: jsonClient(off.url, LIMITER_WORKERS) };
+    cleanups.push({
+      name: 'limiter http clients',
+      fn: async () => {
+        clients.on.close();
+        clients.off.close();
+      },
+    });
+    const pids = { on: server.pid, off: off.pid };
+    for (const mode of ['off', 'on'] as const) await meLoop(clients[mode], tokens, 2); // warm-up: JIT, pools, sockets
+
+    const pair = async (label: string, workers: string[]) => {
+      const runs: Record<'off' | 'on', Array<Awaited<ReturnType<typeof measured>>>> = { off: [], on: [] };
+      for (const mode of ['off', 'on', 'on', 'off'] as const) {
+        const run = await measured(`limiter ${mode}, ${label}`, { db, pids: { ...ctx.pids, tessera: pids[mode] } }, () =>
+          meLoop(clients[mode], workers, Math.max(1, SECONDS / 2)),
+        );
+        runs[mode].push(run);
+      }
+      const rows = { off: mergeRuns(`limiter off, ${label}`, runs.off), on: mergeRuns(`limiter on, ${label}`, runs.on) };
+      for (const row of [rows.off, rows.on]) {
+        scenarios.push({
+          ...row,
+          bound: 'ES256 verify',
+          boundPerSecond: primitives.es256VerifyPerSecond,
+          ratio: row.perSecond / primitives.es256VerifyPerSecond,
+        });
+      }
+      return rows;
+    };
+    const signed = (n: number) => `${n >= 0 ? '+' : ''}${fmt(n, 2)}`;
+    const single = await pair('1 worker', tokens.slice(0, 1));
+    const loaded = await pair(`${LIMITER_WORKERS} workers`, tokens);
+    await off.stop();
+    killOnExit.delete(off.pid);
+
+    const added = single.on.p99 - single.off.p99;
+    targets.push({
+      target: `the per-org rate limiter adds < ${TARGET_LIMITER_P99_ADDED_MS} ms at p99 (GET /v1/me, org tokens, one request at a time)`,
+      actual: `p99 ${fmt(single.on.p99, 2)} ms on vs ${fmt(single.off.p99, 2)} ms off = ${signed(added)} ms; p50 ${signed(single.on.p50 - single.off.p50)} ms; under load (${LIMITER_WORKERS} workers) ${fmt(loaded.on.perSecond)}/s vs ${fmt(loaded.off.perSecond)}/s = ${fmt((loaded.on.perSecond / loaded.off.perSecond) * 100)}%, p99 ${signed(loaded.on.p99 - loaded.off.p99)} ms`,
+      pass: added < TARGET_LIMITER_P99_ADDED_MS,
+    });
+  }
+
   // (d) the second step of a login with an authenticator app: the mfa_token, the code (sealed
   // secret, three time steps, the step compare-and-set in Postgres), then the session opens.
   if (SCENARIOS.has('totp')) {
@@ -474,7 +685,7 @@ async function main() {
     `argon2id m=${ARGON2.memoryCost} KiB t=${ARGON2.timeCost} p=${ARGON2.parallelism}: ${fmt(primitives.argon2MsPerVerify)} ms per verify, ${primitives.argon2InFlight} in flight`,
   );
   out.push(
-    `load: login ${LOGIN_CONNECTIONS} connections (autocannon); refresh ${REFRESH_WORKERS} chained workers (node:http keep-alive); me ${ME_CONNECTIONS} connections (autocannon); totp ${TOTP_CONNECTIONS} connections (autocannon); passkey ${PASSKEY_WORKERS} workers, each an authenticator (node:http keep-alive)`,
+    `load: login ${LOGIN_CONNECTIONS} connections (autocannon); refresh ${REFRESH_WORKERS} chained workers (node:http keep-alive); me ${ME_CONNECTIONS} connections (autocannon); limiter 1 then ${LIMITER_WORKERS} workers per server (node:http keep-alive), off/on/on/off, ${fmt(Math.max(1, SECONDS / 2))} s each; totp ${TOTP_CONNECTIONS} connections (autocannon); passkey ${PASSKEY_WORKERS} workers, each an authenticator (node:http keep-alive)`,
   );
   out.push('');
   out.push(table(scenarios));
@@ -519,6 +730,7 @@ async function main() {
           loginConnections: LOGIN_CONNECTIONS,
           refreshWorkers: REFRESH_WORKERS,
           meConnections: ME_CONNECTIONS,
+          limiterWorkers: LIMITER_WORKERS,
           argon2: { memoryCost: ARGON2.memoryCost, timeCost: ARGON2.timeCost, parallelism: ARGON2.parallelism },
           uvThreadpoolSize: CORES,
         },

@@ -25,6 +25,7 @@ import { registerJsonParser } from './http/body.js';
 import { registerResponseHeaders } from './http/response-headers.js';
 import { serverTimeoutOptions } from './http/server-options.js';
 import { kvRateLimitStore } from './http/rate-limit-store.js';
+import { createPrincipalRateLimit, RATE_LIMIT_HEADERS } from './http/org-rate-limit.js';
 import { opsRoutes } from './http/ops-routes.js';
 import type { RouteKit } from './http/types.js';
 import { createAuditModule } from './modules/audit/index.js';
@@ -34,6 +35,10 @@ import { createAccountsModule } from './modules/accounts/index.js';
 import { createLoginModule } from './modules/login/index.js';
 import { createMfaModule } from './modules/mfa/index.js';
 import { createOrgsModule } from './modules/orgs/index.js';
+import { createPatsModule } from './modules/pats/index.js';
+import { createAdminModule } from './modules/admin/index.js';
+import { createIntrospectionModule } from './modules/introspection/index.js';
+import { createRequireService, refusingPatTokens } from './http/service-credential.js';
 import { authOf } from './http/principal.js';
 
 export type AppDeps = {
@@ -104,10 +109,10 @@ export async function composeApp(config: Config, deps: AppDeps) {
     credentials: true,
     methods: ['GET', 'POST', 'PATCH', 'DELETE'],
     allowedHeaders: ['authorization', 'content-type', 'x-csrf-token', 'x-request-id'],
-    exposedHeaders: ['x-request-id', 'retry-after'],
+    exposedHeaders: ['x-request-id', 'retry-after', ...RATE_LIMIT_HEADERS],
     maxAge: 600,
   });
-  await app.register(rateLimit, { global: false, store: kvRateLimitStore(kv) });
+  await app.register(rateLimit, { global: false, store: kvRateLimitStore(kv, clock) });
 
   // Modules, each after what it depends on.
   const audit = createAuditModule({ db, clock, logger });
@@ -156,7 +161,11 @@ export async function composeApp(config: Config, deps: AppDeps) {
     mfaSummary: (userId) => mfa.service.summary(userId),
     credentialChanged: (userId) => mfa.credentialChanged(userId),
     // Orgs depends on accounts; it may refuse a deletion (the last Owner of an org).
-    beforeDeletion: (userId, tx, context) => orgs.service.beforeAccountDeletion(userId, tx, context),
+    // Then personal access tokens (built after orgs) revoke all of the account's.
+    beforeDeletion: async (userId, tx, context) => {
+      await orgs.service.beforeAccountDeletion(userId, tx, context);
+      await pats.service.accountDeleted(userId, tx, context);
+    },
   });
   const mfa = createMfaModule({
     db,
@@ -198,6 +207,21 @@ export async function composeApp(config: Config, deps: AppDeps) {
       peopleOf: (ids) => accounts.service.peopleOf(ids),
       factorKindsOf: (ids) => mfa.service.factorKindsOf(ids),
     },
+    // Personal access tokens are built next and depend on orgs; a member's leave revokes theirs of the org.
+    memberRemoved: (input, tx) => pats.service.memberRemoved(input, tx),
+  });
+  const pats = createPatsModule({
+    db,
+    withTransaction,
+    kv,
+    clock,
+    logger,
+    audit: audit.service,
+    sessions: sessions.service,
+    tokens,
+    orgs,
+    lockAccount: (userId, tx) => accounts.service.lockAccount(userId, tx),
+    exchangesPerMinute: config.pats.exchangesPerMinute,
   });
   const login = createLoginModule({
     accounts: accounts.service,
@@ -216,15 +240,21 @@ export async function composeApp(config: Config, deps: AppDeps) {
   };
   // CSRF secrets come from the keyring so every instance accepts every other's tokens.
   const csrf = createCsrf(keyring.deriveSecrets('tessera/csrf/v1'));
+  const principalRateLimit = config.rateLimit.enabled
+    ? createPrincipalRateLimit(app, { perPlan: config.rateLimit.perPlanPerMinute, perUser: config.rateLimit.userPerMinute })
+    : undefined;
   const kit: RouteKit = {
-    authenticate: createAuthenticate([
-      bearerAuthenticator(accessTokenChecks),
-      cookieAuthenticator(accessTokenChecks, csrf, config.cookieSecure),
-    ]),
+    authenticate: createAuthenticate(
+      [bearerAuthenticator(accessTokenChecks), cookieAuthenticator(accessTokenChecks, csrf, config.cookieSecure)],
+      // Authenticated requests count against the org's budget (by its plan), or the user's without an org.
+      { rateLimit: principalRateLimit },
+    ),
     requireRecentAuth: async (request) => {
       const { userId, sessionId } = authOf(request);
       await mfa.service.assertRecentAuth(userId, sessionId);
     },
+    // Service credentials: a personal access token with the scope (introspection, authorization checks, /v1/admin/*).
+    requireService: createRequireService((secret) => pats.credential(secret)),
     csrf,
     cookieSecure: config.cookieSecure,
     publicRateLimit: { max: config.publicRateLimitPerMinute, timeWindow: 60_000 },
@@ -232,8 +262,28 @@ export async function composeApp(config: Config, deps: AppDeps) {
     strict: deps.strict ?? false,
   };
 
+  // Access tokens exchanged from a personal access token are for services: Tessera's own routes
+  // (which act with the member's full access) refuse them, but for GET /v1/me.
+  kit.authenticate = refusingPatTokens(kit.authenticate, [['GET', '/v1/me']]);
+  const admin = createAdminModule({
+    audit: audit.service,
+    sessions: sessions.service,
+    accounts: accounts.service,
+    orgs,
+    keys: tokens.keys,
+  });
+
+  // Introspection and authorization checks for services: the same checks as Tessera's own authenticator.
+  const introspection = createIntrospectionModule({
+    clock,
+    verify: (token) => tokens.accessTokens.verify(token),
+    revocation: (claims) => sessions.service.tokenRevocation(claims),
+    pat: (secret) => pats.lookup(secret),
+    permissionsIn: async (userId, orgId) => (await orgs.access.resolve(userId, orgId))?.permissions ?? null,
+  });
+
   opsRoutes(app, { db, kv, metrics, metricsAccess: config.metrics });
-  for (const module of [tokens, login, sessions, accounts, mfa, orgs, audit]) await module.routes(app, kit);
+  for (const module of [tokens, login, sessions, accounts, mfa, orgs, pats, admin, introspection, audit]) await module.routes(app, kit);
   app.addHook('onClose', async () => tokens.keys.stop());
   app.addHook('onClose', async () => orgs.close());
   // Detached audit events still queued are written before the pools close.
@@ -249,7 +299,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
   return {
     app,
     metricsApp,
-    modules: { audit, tokens, sessions, accounts, mfa, orgs, login },
+    modules: { audit, tokens, sessions, accounts, mfa, orgs, login, pats, admin, introspection },
   };
 }
 

@@ -103,6 +103,14 @@ const envSchema = z.object({
   LOGIN_THROTTLE_MAX_SECONDS: int(900, 1, 86400),
   LOGIN_THROTTLE_WINDOW_SECONDS: int(3600, 60, 86400 * 7),
   PUBLIC_RATE_LIMIT_PER_MINUTE: int(30, 1, 1_000_000),
+  // Authenticated requests a minute, counted per org (the token's org, by its plan) or per user (a token without an org).
+  RATE_LIMIT_ENABLED: bool(true),
+  RATE_LIMIT_STARTER_PER_MINUTE: int(100, 1, 1_000_000_000),
+  RATE_LIMIT_PROFESSIONAL_PER_MINUTE: int(1000, 1, 1_000_000_000),
+  RATE_LIMIT_ENTERPRISE_PER_MINUTE: int(10_000, 1, 1_000_000_000),
+  RATE_LIMIT_USER_PER_MINUTE: int(600, 1, 1_000_000_000),
+  // Token exchanges (POST /v1/token, grant token-exchange) a minute per personal access token.
+  PAT_EXCHANGES_PER_MINUTE: int(600, 1, 1_000_000),
   BODY_LIMIT_BYTES: int(32 * 1024, 1024, 10 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 120_000),
   // Slow clients: a request must arrive whole (headers, then body) within these limits.
@@ -201,6 +209,16 @@ export const configSchema = envSchema.transform((e, ctx) => {
       windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
     },
     publicRateLimitPerMinute: e.PUBLIC_RATE_LIMIT_PER_MINUTE,
+    rateLimit: {
+      enabled: e.RATE_LIMIT_ENABLED,
+      perPlanPerMinute: {
+        starter: e.RATE_LIMIT_STARTER_PER_MINUTE,
+        professional: e.RATE_LIMIT_PROFESSIONAL_PER_MINUTE,
+        enterprise: e.RATE_LIMIT_ENTERPRISE_PER_MINUTE,
+      },
+      userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
+    },
+    pats: { exchangesPerMinute: e.PAT_EXCHANGES_PER_MINUTE },
     bodyLimit: e.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     timeouts: {

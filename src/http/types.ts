@@ -1,5 +1,6 @@
 import type { Authenticate } from './authenticate.js';
 import type { Csrf } from './cookies.js';
+import type { RequireService } from './service-credential.js';
 import type {
   FastifyBaseLogger,
   FastifyInstance,
@@ -26,6 +27,12 @@ export type RouteKit = {
    * minutes, or the password for an account without a second factor), else 403 REAUTHENTICATION_REQUIRED.
    */
   requireRecentAuth: (request: FastifyRequest) => Promise<void>;
+  /**
+   * A service credential instead of a user's token (`requireService('tokens:introspect')`): a live
+   * personal access token with the scope, as Bearer or as the Basic password; `admin` needs an
+   * operator now. Sets `request.service` (see http/service-credential.ts).
+   */
+  requireService: RequireService;
   csrf: Csrf;
   cookieSecure: boolean;
   /** Per-IP limit for unauthenticated endpoints (@fastify/rate-limit route config). */

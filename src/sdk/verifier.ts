@@ -34,6 +34,8 @@ export type AccessTokenClaims = {
   client_id?: string;
   /** RFC 8693 actor: present when the user acts in a client org through the agency named here. */
   act?: { org_id: string };
+  /** With an org: its plan (starter, professional, enterprise), for per-plan rate limits. */
+  plan?: string;
   /** With an org: the version of the roles the token carries (Tessera refuses it once they change). */
   rv?: number;
 };

@@ -17,6 +17,7 @@ export const PERMISSIONS = {
   'webhooks:manage': 'Create and delete webhooks and see their deliveries',
   'audit:read': 'Read and verify the organization\u2019s audit trail',
   'clients:manage': 'Create and manage client organizations (agencies)',
+  'tokens:introspect': 'Introspect tokens and check permissions as a service',
   // Carried in tokens for the products' own services.
   'compliance:manage': 'Manage compliance programmes, policies and assessments',
   'compliance:read': 'Read compliance programmes, policies and assessments',

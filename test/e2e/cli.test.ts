@@ -1,5 +1,9 @@
 import t from 'tap';
+import { randomUUID } from 'node:crypto';
 import { createTestDatabase } from '../helpers/db.js';
+import { buildTestApp } from '../helpers/app.js';
+import { PAT_PATTERN } from '../helpers/pats.js';
+import { sha256 } from '../../src/infra/random.js';
 import { TEST_KEYS, runCli } from './process.js';
 
 // The operator commands need the database and the encryption keys, and nothing of the server's
@@ -55,4 +59,63 @@ t.test('an unknown command prints the usage and exits 64', async (t) => {
   const res = await runCli(['keys', 'rotate', '--later'], env);
   t.equal(res.code, 64);
   t.match(res.stderr, /usage: tessera migrate/);
+});
+
+t.test('tessera operator-token: marks the account an operator and prints an operator token, once, that works on /v1/admin/*', async (t) => {
+  const id = randomUUID();
+  const email = `ops-${id.slice(0, 8)}@example.com`;
+  await database.db
+    .insertInto('users')
+    .values({ id, email, email_normalized: email, password_hash: 'not-a-hash', name: 'Ops', email_verified_at: new Date() })
+    .execute();
+  const res = await runCli(['operator-token', '--email', email.toUpperCase(), '--name', 'on-call', '--days', '30'], env);
+  t.equal(res.code, 0, res.stderr);
+  const printed = res.stdout.match(new RegExp(PAT_PATTERN.source, 'g')) ?? [];
+  t.equal(printed.length, 1, 'the secret is printed once');
+  const token = printed[0]!;
+  t.equal(res.stdout.trim().split('\n').at(-1), token, 'alone on the last line, for scripts');
+  t.notMatch(res.stderr, /tsr_pat_/);
+
+  const user = await database.db.selectFrom('users').select('is_operator').where('id', '=', id).executeTakeFirstOrThrow();
+  t.equal(user.is_operator, true);
+  const row = await database.db.selectFrom('pats').selectAll().where('user_id', '=', id).executeTakeFirstOrThrow();
+  t.match(row, { org_id: null, scopes: ['admin'], name: 'on-call' });
+  t.ok(row.token_hash.equals(sha256(token)), 'the hash is stored, not the secret');
+  t.equal(Math.round((row.expires_at.getTime() - row.created_at.getTime()) / 86_400_000), 30);
+  const event = await database.db
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('action', '=', 'pat.created')
+    .where('target_id', '=', row.id)
+    .executeTakeFirstOrThrow();
+  t.equal(event.actor_id, id);
+  t.notOk(JSON.stringify(event.data).includes(token.slice(12)), 'the audit event does not hold it');
+
+  // A server on the same database takes it.
+  const ctx = await buildTestApp(t, { shareDb: { db: database.db, url: database.url } });
+  const revoke = await ctx.app.inject({
+    method: 'POST',
+    url: `/v1/admin/users/${id}/sessions/revoke-all`,
+    headers: { authorization: `Bearer ${token}` },
+  });
+  t.equal(revoke.statusCode, 200, revoke.body);
+  t.same(revoke.json(), { revoked: 0 });
+
+  const unknown = await runCli(['operator-token', '--email', 'nobody@example.com'], env);
+  t.equal(unknown.code, 1);
+  t.match(unknown.stderr, /no account has the address nobody@example.com/);
+  t.notMatch(unknown.stdout, /tsr_pat_/);
+  for (const args of [
+    ['operator-token'],
+    ['operator-token', '--email'],
+    ['operator-token', '--email', email, '--days', 'soon'],
+    ['operator-token', '--mail', email],
+  ]) {
+    const bad = await runCli(args, env);
+    t.equal(bad.code, 64, args.join(' '));
+    t.match(bad.stderr, /tessera operator-token --email/);
+  }
+  const tooLong = await runCli(['operator-token', '--email', email, '--days', '366'], env);
+  t.equal(tooLong.code, 1);
+  t.match(tooLong.stderr, /--days must be 1-365/);
 });

@@ -24,6 +24,11 @@ export const FAST_ENV: Record<string, string> = {
   TESSERA_ENCRYPTION_KEYS: TEST_KEYS,
   LOG_LEVEL: 'info',
   PUBLIC_RATE_LIMIT_PER_MINUTE: '1000',
+  // Suites call authenticated routes a lot; the rate-limit tests set their own (low) limits.
+  RATE_LIMIT_STARTER_PER_MINUTE: '100000',
+  RATE_LIMIT_PROFESSIONAL_PER_MINUTE: '100000',
+  RATE_LIMIT_ENTERPRISE_PER_MINUTE: '100000',
+  RATE_LIMIT_USER_PER_MINUTE: '100000',
 };
 
 export function redisUrl(): string | undefined {

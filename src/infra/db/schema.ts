@@ -15,6 +15,8 @@ export interface UsersTable {
   updated_at: Timestamp;
   /** Has a confirmed second factor (kept by mfa with its factors; for display, never for a decision). */
   mfa_enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  /** Runs the service: may hold an operator token (scope admin) for /v1/admin/*; the pats module reads it on every use. */
+  is_operator: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface EmailTokensTable {
@@ -198,6 +200,22 @@ export interface OrgInvitationsTable {
   created_at: Timestamp;
 }
 
+/** Personal access tokens: only the secret's SHA-256 is stored. org_id is null only for operator tokens (scopes ['admin']). */
+export interface PatsTable {
+  id: string;
+  user_id: string;
+  org_id: string | null;
+  name: string;
+  prefix: string;
+  token_hash: Buffer;
+  scopes: string[];
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  last_used_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+  revoked_reason: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   email_tokens: EmailTokensTable;
@@ -213,4 +231,5 @@ export interface Database {
   org_members: OrgMembersTable;
   org_member_roles: OrgMemberRolesTable;
   org_invitations: OrgInvitationsTable;
+  pats: PatsTable;
 }

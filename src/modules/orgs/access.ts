@@ -146,6 +146,7 @@ export function grantOf(access: OrgAccess, aal: number, method: string | null): 
     roles: access.roles,
     permissions: access.permissions,
     ...(access.agencyId ? { act: { org_id: access.agencyId } } : {}),
+    plan: access.plan,
     notBefore: access.notBefore,
     limits: { absoluteTtl: access.policy.session_absolute_ttl, idleTtl: access.policy.session_idle_ttl },
   };

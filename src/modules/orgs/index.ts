@@ -4,8 +4,9 @@ import type { KeyValueStore } from '../../infra/kv/kv.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Mailer } from '../../infra/mailer.js';
 import type { WithTransaction } from '../../infra/db/unit-of-work.js';
+import type { OrgPlan } from '../../infra/db/schema.js';
 import type { Routes } from '../../http/types.js';
-import type { AuditService } from '../audit/index.js';
+import type { AuditContext, AuditService } from '../audit/index.js';
 import type { SessionService } from '../sessions/index.js';
 import { createOrgAccess, ORGS_CHANNEL } from './access.js';
 import { createActorLock } from './actor-lock.js';
@@ -13,7 +14,7 @@ import { createClientService } from './clients.js';
 import { createOrgGuard } from './guard.js';
 import { createInvitationService, type InvitationAccounts, type InvitationLinks } from './invitations.js';
 import { createInvitationStore } from './invitations-store.js';
-import { createMemberService } from './members.js';
+import { createMemberService, type MemberRemoved } from './members.js';
 import type { People } from './people.js';
 import { createRoleService } from './roles.js';
 import { clientRoutes } from './routes/clients.js';
@@ -39,6 +40,8 @@ type Deps = {
   links: InvitationLinks;
   invitationTtlDays: number;
   accounts: InvitationAccounts;
+  /** A member leaves an org: personal access tokens (built later, depends on orgs) revoke theirs of it. */
+  memberRemoved?: MemberRemoved;
 };
 
 /**
@@ -68,7 +71,7 @@ export async function createOrgsModule(deps: Deps) {
   const lockActor = createActorLock(store, access);
   const common = { store, lockActor, withTransaction: deps.withTransaction, sessions: deps.sessions, audit: deps.audit, clock: deps.clock };
   const service = createOrgService({ ...common, access, people: deps.people, orgChanged });
-  const members = createMemberService({ ...common, people: deps.people });
+  const members = createMemberService({ ...common, people: deps.people, memberRemoved: deps.memberRemoved });
   const roles = createRoleService(common);
   const clients = createClientService({ store, orgs: service, withTransaction: deps.withTransaction, audit: deps.audit });
   const guard = createOrgGuard(access);
@@ -95,7 +98,37 @@ export async function createOrgsModule(deps: Deps) {
     await clientRoutes(clients, guard)(app, kit);
     await invitationRoutes(invitations, guard)(app, kit);
   };
-  return { service, access, members, roles, clients, invitations, guard, routes, close: unsubscribe };
+  /**
+   * An operator sets the org's plan (PATCH /v1/admin/orgs/{org}); audited in the org's trail with
+   * the operator as actor. Every instance forgets what it remembers of the org, so the next token
+   * for it carries the new plan. Null: no such org.
+   */
+  const setPlan = (orgId: string, plan: OrgPlan, actorId: string, context: AuditContext) =>
+    deps.withTransaction(async (tx) => {
+      const org = await store.lockOrg(orgId, tx);
+      if (!org) return null;
+      const updated = await tx
+        .updateTable('orgs')
+        .set({ plan, updated_at: deps.clock.now() })
+        .where('id', '=', orgId)
+        .returning(['id', 'plan'])
+        .executeTakeFirstOrThrow();
+      await deps.audit.record(
+        {
+          action: 'org.plan_changed',
+          orgId,
+          actorId,
+          targetType: 'org',
+          targetId: orgId,
+          data: { from: org.plan, to: plan, by: 'operator' },
+          context,
+        },
+        tx,
+      );
+      tx.afterCommit(() => orgChanged(orgId));
+      return updated;
+    });
+  return { service, access, members, roles, clients, invitations, guard, routes, setPlan, close: unsubscribe };
 }
 
 export type OrgsModule = ReturnType<typeof createOrgsModule>;

@@ -1,5 +1,5 @@
 import type { Clock } from '../../infra/clock.js';
-import type { WithTransaction } from '../../infra/db/unit-of-work.js';
+import type { Tx, WithTransaction } from '../../infra/db/unit-of-work.js';
 import { authError } from '../../shared/common-errors.js';
 import { hasPermissions, type Permission } from '../../shared/permissions.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
@@ -13,6 +13,13 @@ import { OWNER_ROLE } from './presets.js';
 import type { OrgStore } from './store.js';
 import type { LockActor } from './actor-lock.js';
 
+/**
+ * A member is leaving the org (removed, or by their own choice), inside the removal's transaction
+ * with the org row locked: what other modules hold of theirs for the org goes with them (their
+ * personal access tokens). Handed in by the composition root: orgs imports no module above it.
+ */
+export type MemberRemoved = (input: { orgId: string; userId: string; actorId: string; reason: string }, tx: Tx) => Promise<void>;
+
 type Deps = {
   store: OrgStore;
   lockActor: LockActor;
@@ -21,6 +28,7 @@ type Deps = {
   audit: AuditService;
   people: People;
   clock: Clock;
+  memberRemoved?: MemberRemoved;
 };
 
 export type { Actor } from './access.js';
@@ -151,6 +159,11 @@ export function createMemberService(deps: Deps) {
           }
         }
         await store.removeMember(actor.orgId, userId, tx);
+        // Before their sessions: it locks the account row, which comes before the account's sessions (as a password change takes them).
+        await deps.memberRemoved?.(
+          { orgId: actor.orgId, userId, actorId: actor.userId, reason: leaving ? 'left_org' : 'removed_from_org' },
+          tx,
+        );
         await sessions.revokeAll(userId, leaving ? 'left_org' : 'removed_from_org', { tx, orgId: actor.orgId });
         await sessions.rolesChanged(
           actor.orgId,

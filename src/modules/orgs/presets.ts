@@ -36,8 +36,8 @@ export const ROLE_PRESETS = {
     },
     developer: {
       name: 'Developer',
-      description: 'API access and integrations: personal access tokens and webhooks',
-      permissions: ['api:manage', 'webhooks:manage'],
+      description: 'API access and integrations: personal access tokens, webhooks and token introspection for services',
+      permissions: ['api:manage', 'webhooks:manage', 'tokens:introspect'],
     },
     auditor: {
       name: 'Auditor/Regulator',

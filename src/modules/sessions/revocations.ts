@@ -48,6 +48,7 @@ export function createRevocations({
     Array<{
       kind: string;
       session_id: string | null;
+      pat_id: string | null;
       org_id: string | null;
       user_id: string | null;
       not_before: Date | null;
@@ -66,10 +67,16 @@ export function createRevocations({
     );
   }
 
-  async function mark(marks: SessionMark[]) {
+  /** `type` 'pat': the sids are personal access tokens' ids (the sid of the access tokens exchanged from them). */
+  async function mark(marks: SessionMark[], type: 'session' | 'pat' = 'session') {
     await setMarks(marks);
     await Promise.all(
-      marks.map((m) => kv.publish(REVOCATIONS_CHANNEL, JSON.stringify({ type: 'session', sid: m.sid, at: clock.nowSeconds() }))),
+      marks.map((m) =>
+        kv.publish(
+          REVOCATIONS_CHANNEL,
+          JSON.stringify({ type, sid: m.sid, ...(type === 'pat' ? { pat_id: m.sid } : {}), at: clock.nowSeconds() }),
+        ),
+      ),
     );
   }
 
@@ -84,7 +91,13 @@ export function createRevocations({
 
   async function reload() {
     const rows = await liveSessionRevocations(clock.now());
-    await setMarks(rows.flatMap((r) => (r.kind === 'session' && r.session_id ? [{ sid: r.session_id, until: r.expires_at }] : [])));
+    // A personal access token's mark is its id: the access tokens exchanged from it carry it as their sid.
+    await setMarks(
+      rows.flatMap((r) => {
+        const sid = r.kind === 'session' ? r.session_id : r.kind === 'pat' ? r.pat_id : null;
+        return sid ? [{ sid, until: r.expires_at }] : [];
+      }),
+    );
     // Oldest first: the newest change of a member is the mark that stays.
     const members = rows
       .flatMap((r) =>

@@ -26,6 +26,8 @@ export type OrgGrant = {
   permissions: string[];
   /** RFC 8693 actor: the agency through which the user acts in a client org. */
   act?: { org_id: string };
+  /** The org's plan: resource servers apply its rate limits. */
+  plan: string;
   notBefore: Date | null;
   limits: { absoluteTtl: number | null; idleTtl: number | null };
 };
@@ -82,6 +84,25 @@ const viewOf = (r: SessionRow, email: string) => ({
   aal: r.aal,
 });
 
+/**
+ * The org claims of an access token from the org's grant: one function for session tokens and
+ * those exchanged from a personal access token (which narrows `permissions` to its scopes).
+ */
+export function orgClaims(grant: OrgGrant) {
+  return {
+    roles: grant.roles,
+    permissions: grant.permissions,
+    ...(grant.act ? { act: grant.act } : {}),
+    plan: grant.plan,
+    // The version of the roles the token was built from (their last change, in seconds):
+    // a change publishes a newer one, and tokens carrying an older version are refused.
+    rv: grant.notBefore ? notBeforeSeconds(grant.notBefore) : 0,
+  };
+}
+
+/** A personal access token being revoked: its access tokens (sid = its id) are refused from the commit on. */
+export type RevokedPat = { id: string; userId: string; orgId: string | null; expiresAt: Date };
+
 export function createSessionService(deps: Deps) {
   const { store, accessTokens, revocations, audit, clock } = deps;
 
@@ -98,12 +119,7 @@ export function createSessionService(deps: Deps) {
       sub: session.user_id,
       sid: session.id,
       org_id: session.org_id,
-      roles: org?.roles ?? [],
-      permissions: org?.permissions ?? [],
-      ...(org?.act ? { act: org.act } : {}),
-      // The version of the roles the token was built from (their last change, in seconds):
-      // a change publishes a newer one, and tokens carrying an older version are refused.
-      ...(org ? { rv: org.notBefore ? notBeforeSeconds(org.notBefore) : 0 } : {}),
+      ...(org ? orgClaims(org) : { roles: [], permissions: [] }),
       amr: session.amr,
       aal: session.aal,
     });
@@ -313,6 +329,35 @@ export function createSessionService(deps: Deps) {
       }));
       await store.recordMemberNotBefore(rows, tx);
       tx.afterCommit(() => revocations.markMembers(rows));
+    },
+
+    /**
+     * Personal access tokens were revoked (on the caller's transaction when given): a `pat` row in
+     * the revocations table for each whose access tokens may still be alive, and, from the commit
+     * on, a KV mark under its id, which those tokens carry as their sid (so `tokenRevocation`
+     * refuses them on every instance), published on the revocations channel.
+     */
+    async revokePats(pats: readonly RevokedPat[], reason: string, tx?: Tx) {
+      const now = clock.now();
+      const rows = pats
+        .map((p) => ({
+          patId: p.id,
+          userId: p.userId,
+          orgId: p.orgId,
+          reason,
+          at: now,
+          // The last access token exchanged from it was issued before it expired, or now.
+          until: new Date(Math.min(now.getTime(), p.expiresAt.getTime()) + revocations.horizonSeconds * 1000),
+        }))
+        .filter((r) => r.until > now);
+      await store.recordPatRevocations(rows, tx);
+      const marks = () =>
+        revocations.mark(
+          rows.map((r) => ({ sid: r.patId, until: r.until })),
+          'pat',
+        );
+      if (tx) tx.afterCommit(marks);
+      else await marks();
     },
 
     /** A member's current not-before in an org (seconds; null: no change of theirs still matters). */

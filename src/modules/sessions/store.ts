@@ -273,14 +273,36 @@ export function createSessionStore(db: Db) {
       return result.rows;
     },
 
-    /** Session and member revocations that still matter (the reload of the KV store's marks). */
+    /** Session, personal access token and member revocations that still matter (the reload of the KV store's marks). */
     liveSessionRevocations(now: Date) {
       return db
         .selectFrom('revocations')
-        .select(['kind', 'session_id', 'org_id', 'user_id', 'not_before', 'expires_at'])
-        .where('kind', 'in', ['session', 'org_member_not_before'])
+        .select(['kind', 'session_id', 'pat_id', 'org_id', 'user_id', 'not_before', 'expires_at'])
+        .where('kind', 'in', ['session', 'pat', 'org_member_not_before'])
         .where('expires_at', '>', now)
         .orderBy('id')
+        .execute();
+    },
+
+    /** Records revoked personal access tokens (kind 'pat'), on the caller's transaction when given. */
+    async recordPatRevocations(
+      rows: ReadonlyArray<{ patId: string; userId: string; orgId: string | null; reason: string; at: Date; until: Date }>,
+      ex: Executor = db,
+    ) {
+      if (rows.length === 0) return;
+      await ex
+        .insertInto('revocations')
+        .values(
+          rows.map((r) => ({
+            kind: 'pat' as const,
+            pat_id: r.patId,
+            user_id: r.userId,
+            org_id: r.orgId,
+            reason: r.reason,
+            revoked_at: r.at,
+            expires_at: r.until,
+          })),
+        )
         .execute();
     },
 

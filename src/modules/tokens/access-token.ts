@@ -7,7 +7,7 @@ import type { KeyService } from './keys.service.js';
 /** What a session or a grant asks to be put in an access token; the standard claims are added here. */
 export type AccessClaims = Pick<
   AccessTokenClaims,
-  'sub' | 'sid' | 'org_id' | 'roles' | 'permissions' | 'amr' | 'aal' | 'pat_id' | 'act' | 'rv'
+  'sub' | 'sid' | 'org_id' | 'roles' | 'permissions' | 'amr' | 'aal' | 'pat_id' | 'act' | 'rv' | 'plan'
 >;
 
 /**

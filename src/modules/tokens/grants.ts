@@ -1,6 +1,5 @@
 import type { z } from 'zod';
 import type { RequestContext } from '../../shared/context.js';
-import { tokenExchangeGrant } from './schemas.js';
 
 /**
  * A way to obtain tokens at POST /v1/token, contributed by the module that owns the credential:
@@ -17,9 +16,6 @@ export type Grant<S extends z.ZodObject = z.ZodObject, R = unknown> = {
   exchange(body: z.output<S>, context: RequestContext): Promise<R>;
 };
 
-/** Grant types in the contract that no module may serve yet: their body is accepted, the answer is UNSUPPORTED_GRANT_TYPE. */
-const RESERVED = [tokenExchangeGrant];
-
 export function createGrantRegistry() {
   const grants = new Map<string, Grant>();
   return {
@@ -30,10 +26,9 @@ export function createGrantRegistry() {
     get: (type: string): Grant | undefined => grants.get(type),
     types: () => [...grants.keys()],
     all: () => [...grants.values()],
-    /** Body schemas: every registered grant, and the reserved ones no grant has claimed. */
+    /** Body schemas: every registered grant's (refresh_token from sessions, token exchange from pats). */
     bodySchemas(): z.ZodObject[] {
-      const reserved = RESERVED.filter((s) => !grants.has(s.shape.grant_type.value));
-      return [...[...grants.values()].map((g) => g.schema), ...reserved];
+      return [...grants.values()].map((g) => g.schema);
     },
   };
 }

@@ -125,7 +125,7 @@ t.test('the mfa_token is not a credential anywhere else: bearer, cookie, refresh
         },
       },
       400,
-      'UNSUPPORTED_GRANT_TYPE',
+      'INVALID_GRANT',
     ],
     [
       'POST /v1/token/refresh (as the refresh cookie, with a real session and its CSRF token)',

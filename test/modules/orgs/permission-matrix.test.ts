@@ -1,5 +1,5 @@
 import t from 'tap';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { buildTestApp, type TestApp } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
 import {
@@ -156,6 +156,32 @@ const ACTIONS: Action[] = [
     ok: 204,
     prepare: async (env) => ({ ids: { id: (await invitationRow(env.ctx, env.orgId, ['badge'])).id } }),
   },
+  // Personal access tokens: the org's admins (api:manage) list and revoke them.
+  { id: 'tokens.list', method: 'GET', path: '/v1/orgs/{org}/tokens', needs: ['api:manage'], ok: 200 },
+  {
+    id: 'tokens.revoke',
+    method: 'DELETE',
+    path: '/v1/orgs/{org}/tokens/{id}',
+    needs: ['api:manage'],
+    ok: 204,
+    prepare: async (env) => {
+      const id = randomUUID();
+      await env.ctx.db
+        .insertInto('pats')
+        .values({
+          id,
+          user_id: await freshTarget(env),
+          org_id: env.orgId,
+          name: 'matrix',
+          prefix: 'tsr_pat_0000',
+          token_hash: randomBytes(32),
+          scopes: ['reports:read'],
+          expires_at: new Date(Date.now() + 86_400_000),
+        })
+        .execute();
+      return { ids: { id } };
+    },
+  },
   // Last: when it is allowed, the org is gone. Also needs a recent authentication (the login was just now).
   {
     id: 'org.delete',
@@ -184,7 +210,7 @@ const REVIEWED: Record<string, Record<string, string[]>> = {
     business_owner: ['org.view', 'members.list', 'roles.list'],
     dpo: ['org.view', 'members.list', 'roles.list'],
     data_controller: ['org.view'],
-    developer: ['org.view'],
+    developer: ['org.view', 'tokens.list', 'tokens.revoke'],
     auditor: ['org.view'],
     agency_reseller: ['org.view', 'clients.create', 'clients.list'],
   },

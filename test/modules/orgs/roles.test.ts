@@ -137,7 +137,7 @@ t.test(
     await customRole(ctx, org.id, 'analyst', ['reports:read']);
     const holder = await member(ctx, org.id, ['analyst', 'developer'], 'Hol Der');
     const bystander = await member(ctx, org.id, ['auditor'], 'By Stander');
-    t.same(claimsOf(holder.tokens.access_token).permissions, ['api:manage', 'reports:read', 'webhooks:manage']);
+    t.same(claimsOf(holder.tokens.access_token).permissions, ['api:manage', 'reports:read', 'tokens:introspect', 'webhooks:manage']);
 
     // A rename changes no permission: nobody's token is refused.
     t.equal((await call(ctx, 'PATCH', `/v1/orgs/${org.id}/roles/analyst`, auth, { name: 'Analyst' })).statusCode, 200);
@@ -152,7 +152,11 @@ t.test(
     const fresh = await refresh(ctx, holder.tokens.refresh_token);
     t.equal(fresh.statusCode, 200, fresh.body);
     const token = fresh.json().access_token as string;
-    t.same(claimsOf(token).permissions, ['api:manage', 'audit:read', 'reports:read', 'webhooks:manage'], 'the new permissions');
+    t.same(
+      claimsOf(token).permissions,
+      ['api:manage', 'audit:read', 'reports:read', 'tokens:introspect', 'webhooks:manage'],
+      'the new permissions',
+    );
     t.same(claimsOf(token).roles, ['analyst', 'developer']);
     const view = await call(ctx, 'GET', `/v1/orgs/${org.id}`, bearer(token));
     t.equal(view.statusCode, 200, 'the refreshed token works at once');
@@ -162,7 +166,7 @@ t.test(
     t.equal((await call(ctx, 'PATCH', `/v1/orgs/${org.id}/roles/analyst`, auth, { permissions: [] })).statusCode, 200);
     assertProblem(t, await call(ctx, 'GET', '/v1/me', bearer(token)), 401, 'TOKEN_STALE', 'after permissions are taken away');
     const after = await refresh(ctx, fresh.json().refresh_token);
-    t.same(claimsOf(after.json().access_token).permissions, ['api:manage', 'webhooks:manage']);
+    t.same(claimsOf(after.json().access_token).permissions, ['api:manage', 'tokens:introspect', 'webhooks:manage']);
   },
 );
 

@@ -45,6 +45,8 @@ const BODIES: Record<string, (() => unknown) | null> = {
   'POST /v1/orgs/{org}/invitations': () => ({ name: 'Mallory', email: 'mallory@example.com', roles: ['owner'] }),
   'POST /v1/orgs/{org}/invitations/{id}/resend': null,
   'DELETE /v1/orgs/{org}/invitations/{id}': null,
+  'GET /v1/orgs/{org}/tokens': null,
+  'DELETE /v1/orgs/{org}/tokens/{id}': null,
 };
 
 const routes = orgScopedRoutes(ctx.app);

@@ -208,30 +208,33 @@ t.test('a garbage refresh token is 400 INVALID_GRANT', async (t) => {
   t.equal((await ctx.db.selectFrom('refresh_tokens').select('session_id').execute()).length, 0, 'nothing written');
 });
 
-t.test('an unsupported grant_type is 400 VALIDATION_FAILED; token exchange is 400 UNSUPPORTED_GRANT_TYPE', async (t) => {
-  const ctx = await buildTestApp(t);
-  for (const grant_type of ['password', 'client_credentials', 'authorization_code']) {
-    const res = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type, refresh_token: 'x' } });
-    t.equal(res.statusCode, 400, grant_type);
-    t.equal(res.json().code, 'VALIDATION_FAILED');
-  }
-  const missing = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token' } });
-  t.equal(missing.statusCode, 400);
-  t.equal(missing.json().code, 'VALIDATION_FAILED');
-  const exchange = {
-    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-    subject_token: 'tsr_pat_whatever',
-    subject_token_type: 'urn:tessera:token-type:pat',
-  };
-  const json = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: exchange });
-  t.equal(json.statusCode, 400);
-  t.equal(json.json().code, 'UNSUPPORTED_GRANT_TYPE');
-  const form = await ctx.app.inject({
-    method: 'POST',
-    url: '/v1/token',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams(exchange).toString(),
-  });
-  t.equal(form.statusCode, 400);
-  t.equal(form.json().code, 'UNSUPPORTED_GRANT_TYPE');
-});
+t.test(
+  'an unsupported grant_type is 400 VALIDATION_FAILED; token exchange (served by pats) refuses a bad PAT with INVALID_GRANT',
+  async (t) => {
+    const ctx = await buildTestApp(t);
+    for (const grant_type of ['password', 'client_credentials', 'authorization_code']) {
+      const res = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type, refresh_token: 'x' } });
+      t.equal(res.statusCode, 400, grant_type);
+      t.equal(res.json().code, 'VALIDATION_FAILED');
+    }
+    const missing = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: { grant_type: 'refresh_token' } });
+    t.equal(missing.statusCode, 400);
+    t.equal(missing.json().code, 'VALIDATION_FAILED');
+    const exchange = {
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: 'tsr_pat_whatever',
+      subject_token_type: 'urn:tessera:token-type:pat',
+    };
+    const json = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: exchange });
+    t.equal(json.statusCode, 400);
+    t.equal(json.json().code, 'INVALID_GRANT');
+    const form = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams(exchange).toString(),
+    });
+    t.equal(form.statusCode, 400);
+    t.equal(form.json().code, 'INVALID_GRANT');
+  },
+);

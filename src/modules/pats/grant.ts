@@ -1,0 +1,21 @@
+import type { Grant } from '../tokens/index.js';
+import { TOKEN_EXCHANGE } from '../tokens/schemas.js';
+import { exchangeBody, exchangeResponse } from './schemas.js';
+import type { PatService } from './service.js';
+
+/**
+ * RFC 8693 token exchange at POST /v1/token (JSON or form): a personal access token
+ * (`subject_token_type=urn:tessera:token-type:pat`) for an access token. Refusals: 400
+ * INVALID_GRANT (`error: invalid_grant`) for every bad token, 400 UNSUPPORTED_TOKEN_TYPE
+ * (`error: invalid_request`, as RFC 8693 §2.2.2 says) for another subject_token_type, 429
+ * RATE_LIMITED with Retry-After past the per-token limit.
+ */
+export function patExchangeGrant(pats: PatService): Grant<typeof exchangeBody, Awaited<ReturnType<PatService['exchange']>>> {
+  return {
+    type: TOKEN_EXCHANGE,
+    schema: exchangeBody,
+    response: exchangeResponse,
+    errors: ['INVALID_GRANT', 'UNSUPPORTED_TOKEN_TYPE', 'RATE_LIMITED'],
+    exchange: (body, context) => pats.exchange(body, context),
+  };
+}
