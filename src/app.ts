@@ -281,6 +281,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
     pat: (secret) => pats.lookup(secret),
     permissionsIn: async (userId, orgId) => (await orgs.access.resolve(userId, orgId))?.permissions ?? null,
   });
+  tokens.service.advertise(introspection.discovery);
 
   opsRoutes(app, { db, kv, metrics, metricsAccess: config.metrics });
   for (const module of [tokens, login, sessions, accounts, mfa, orgs, pats, admin, introspection, audit]) await module.routes(app, kit);

@@ -21,7 +21,12 @@ export function createIntrospectionModule(deps: {
     pat: deps.pat,
     permissionsIn: deps.permissionsIn,
   });
-  return { service, routes: introspectionRoutes(service) };
+  return { service, routes: introspectionRoutes(service), discovery: DISCOVERY };
 }
 
-export { PAT_TOKEN_TYPE } from './service.js';
+/** What the discovery document says about introspection (RFC 8414 §2). */
+const DISCOVERY = {
+  introspection_endpoint: '/v1/introspect',
+  // A PAT with tokens:introspect, as the password of HTTP Basic or as a Bearer token (not a registered method name).
+  introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'bearer'],
+};

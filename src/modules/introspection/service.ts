@@ -1,4 +1,5 @@
 import type { AccessTokenClaims } from '../../sdk/index.js';
+import { PAT_TOKEN_TYPE } from '../pats/index.js';
 import { hasPermissions, type Permission } from '../../shared/permissions.js';
 
 /** Who asks: a service credential (a PAT with `tokens:introspect`, or an operator's). */
@@ -18,7 +19,6 @@ type Deps = {
   permissionsIn: (userId: string, orgId: string) => Promise<string[] | null>;
 };
 
-export const PAT_TOKEN_TYPE = 'urn:tessera:token-type:pat';
 const INACTIVE = { active: false } as const;
 
 /**

@@ -1,6 +1,6 @@
 import type { Grant } from '../tokens/index.js';
 import { TOKEN_EXCHANGE } from '../tokens/schemas.js';
-import { exchangeBody, exchangeResponse } from './schemas.js';
+import { exchangeBody, exchangeResponse, PAT_TOKEN_TYPE } from './schemas.js';
 import type { PatService } from './service.js';
 
 /**
@@ -16,6 +16,7 @@ export function patExchangeGrant(pats: PatService): Grant<typeof exchangeBody, A
     schema: exchangeBody,
     response: exchangeResponse,
     errors: ['INVALID_GRANT', 'UNSUPPORTED_TOKEN_TYPE', 'RATE_LIMITED'],
+    subjectTokenTypes: [PAT_TOKEN_TYPE],
     exchange: (body, context) => pats.exchange(body, context),
   };
 }

@@ -13,6 +13,8 @@ export type Grant<S extends z.ZodObject = z.ZodObject, R = unknown> = {
   response: z.ZodType<R>;
   /** The error codes exchange may throw, declared on the token endpoint. */
   errors: string[];
+  /** RFC 8693 subject token types the grant takes, listed in the discovery document. */
+  subjectTokenTypes?: string[];
   exchange(body: z.output<S>, context: RequestContext): Promise<R>;
 };
 
@@ -25,6 +27,7 @@ export function createGrantRegistry() {
     },
     get: (type: string): Grant | undefined => grants.get(type),
     types: () => [...grants.keys()],
+    subjectTokenTypes: () => [...grants.values()].flatMap((g) => g.subjectTokenTypes ?? []),
     all: () => [...grants.values()],
     /** Body schemas: every registered grant's (refresh_token from sessions, token exchange from pats). */
     bodySchemas(): z.ZodObject[] {

@@ -15,6 +15,8 @@ export function createTokenService({
   issuer: string;
   publicUrl: string;
 }) {
+  // Metadata other modules contribute (introspection its endpoint), paths relative to the public URL.
+  const advertised: Record<string, string | string[]> = {};
   return {
     async exchange(body: { grant_type: string } & Record<string, unknown>, context: RequestContext) {
       const grant = grants.get(body.grant_type);
@@ -24,6 +26,13 @@ export function createTokenService({
 
     jwks: () => keys.jwks(),
 
+    /** Adds endpoints and capabilities of another module to the discovery document; `*_endpoint` values are paths. */
+    advertise(fields: Record<string, string | string[]>) {
+      for (const [name, value] of Object.entries(fields)) {
+        advertised[name] = name.endsWith('_endpoint') && typeof value === 'string' ? `${publicUrl}${value}` : value;
+      }
+    },
+
     /** OpenID Provider Metadata, as far as it applies to a token service without an authorization endpoint. */
     discovery() {
       return {
@@ -31,11 +40,14 @@ export function createTokenService({
         jwks_uri: `${publicUrl}/.well-known/jwks.json`,
         token_endpoint: `${publicUrl}/v1/token`,
         grant_types_supported: grants.types(),
+        // Not registered by RFC 8414; the name other token-exchange servers use for what subject_token_type takes.
+        token_exchange_subject_token_types_supported: grants.subjectTokenTypes(),
         token_endpoint_auth_methods_supported: ['none'],
         id_token_signing_alg_values_supported: keys.algorithms(),
         access_token_signing_alg_values_supported: keys.algorithms(),
         response_types_supported: [],
         subject_types_supported: ['public'],
+        ...advertised,
       };
     },
   };

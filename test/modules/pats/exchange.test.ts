@@ -181,7 +181,17 @@ t.test('an operator token (no org, scope admin) is refused at the exchange', asy
   assertProblem(t, await exchange(ctx, issued.token), 400, 'INVALID_GRANT');
 });
 
-t.test('discovery lists the token-exchange grant', async (t) => {
+t.test('discovery lists the token-exchange grant, its token types and the introspection endpoint', async (t) => {
   const res = await ctx.app.inject({ method: 'GET', url: '/.well-known/openid-configuration' });
-  t.ok(res.json().grant_types_supported.includes('urn:ietf:params:oauth:grant-type:token-exchange'));
+  t.equal(res.statusCode, 200);
+  const meta = res.json();
+  t.ok(meta.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:token-exchange'));
+  t.ok(meta.grant_types_supported.includes('refresh_token'));
+  t.same(meta.token_exchange_subject_token_types_supported, [PAT_TOKEN_TYPE]);
+  t.equal(meta.introspection_endpoint, `${ctx.config.publicUrl}/v1/introspect`);
+  t.same(meta.introspection_endpoint_auth_methods_supported, ['client_secret_basic', 'bearer']);
+  t.equal(meta.token_endpoint, `${ctx.config.publicUrl}/v1/token`);
+  // The endpoint it names is the one that answers.
+  const introspect = await ctx.app.inject({ method: 'POST', url: new URL(meta.introspection_endpoint).pathname, payload: { token: 'x' } });
+  t.equal(introspect.statusCode, 401);
 });
