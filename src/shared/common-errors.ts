@@ -31,11 +31,15 @@ export const authError = defineErrors({
 /** Codes every route may answer without declaring them (they come from the framework). */
 export const FRAMEWORK_CODES: ReadonlySet<string> = new Set(requestError.codes);
 
-/** What any route behind `authenticate` may answer (CSRF for cookie-authenticated unsafe requests). */
+/**
+ * What any route behind `authenticate` may answer: CSRF for cookie-authenticated unsafe requests,
+ * and 429 from the per-org (or per-user) limit every authenticated request is counted against.
+ */
 export const AUTHENTICATED_ROUTE_CODES = [
   'AUTHENTICATION_REQUIRED',
   'INVALID_TOKEN',
   'SESSION_REVOKED',
   'TOKEN_STALE',
   'CSRF_TOKEN_INVALID',
+  'RATE_LIMITED',
 ] as const;

@@ -1,6 +1,7 @@
 import type { Routes } from '../../http/types.js';
 import { authOf } from '../../http/principal.js';
 import { errorResponses } from '../../http/schemas.js';
+import { AUTHENTICATED_ROUTE_CODES } from '../../shared/common-errors.js';
 import type { AuditService } from './service.js';
 import { securityEventsQuery, securityEventsResponse } from './schemas.js';
 
@@ -14,7 +15,7 @@ export const auditRoutes =
         schema: {
           tags: ['audit'],
           querystring: securityEventsQuery,
-          response: { 200: securityEventsResponse, ...errorResponses('AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'SESSION_REVOKED') },
+          response: { 200: securityEventsResponse, ...errorResponses(...AUTHENTICATED_ROUTE_CODES) },
         },
       },
       async (req) => ({ events: await audit.listForActor(authOf(req).userId, req.query.limit) }),
