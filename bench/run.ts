@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import argon2 from 'argon2';
-import autocannon, { type Result as CannonResult } from 'autocannon';
+import autocannon, { type Request as CannonRequest, type Result as CannonResult } from 'autocannon';
 import { sql } from 'kysely';
 import { connectDb, type Db } from '../src/infra/db/connect.js';
 import { startEmbeddedPostgres } from '../src/infra/db/embedded.js';
@@ -365,6 +365,13 @@ async function main() {
   // The server is idle here: the primitives get the machine to themselves.
   const primitives = await runPrimitives();
 
+  /** An autocannon scenario: a warm-up (a second, or `warm.amount` requests; none for logins), then SECONDS measured. */
+  const cannon = async (label: string, connections: number, request: CannonRequest, warm: { amount?: number; timeout?: number } = {}) => {
+    const base = { url: server.url, connections, requests: [request], ...(warm.timeout ? { timeout: warm.timeout } : {}) };
+    if (warm.amount !== 0) await autocannon({ ...base, ...(warm.amount ? { amount: warm.amount } : { duration: 1 }) });
+    return measured(label, ctx, async () => fromCannon(await autocannon({ ...base, duration: SECONDS })));
+  };
+
   const scenarios: Scenario[] = [];
   const targets: Array<{ target: string; actual: string; pass: boolean }> = [];
 
@@ -373,23 +380,16 @@ async function main() {
   const loginRun = async (name: string, extra: Record<string, string>) => {
     let next = 0;
     const loginBody = () => JSON.stringify({ email: emails[next++ % emails.length], password: PASSWORD, ...extra });
-    const login = await measured(name, ctx, async () =>
-      fromCannon(
-        await autocannon({
-          url: server.url,
-          connections: LOGIN_CONNECTIONS,
-          duration: SECONDS,
-          timeout: 30,
-          requests: [
-            {
-              method: 'POST',
-              path: '/v1/login',
-              headers: { 'content-type': 'application/json' },
-              setupRequest: (req) => ({ ...req, body: loginBody() }),
-            },
-          ],
-        }),
-      ),
+    const login = await cannon(
+      name,
+      LOGIN_CONNECTIONS,
+      {
+        method: 'POST',
+        path: '/v1/login',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (req) => ({ ...req, body: loginBody() }),
+      },
+      { amount: 0, timeout: 30 },
     );
     const ratio = login.perSecond / primitives.argon2VerifyPerSecond;
     const scenario = { ...login, bound: 'argon2id verify', boundPerSecond: primitives.argon2VerifyPerSecond, ratio };
@@ -481,10 +481,7 @@ async function main() {
       path: '/v1/me',
       setupRequest: (req: object) => ({ ...req, headers: { authorization: `Bearer ${tokens[nextToken++ % tokens.length]}` } }),
     };
-    await autocannon({ url: server.url, connections: ME_CONNECTIONS, duration: 1, requests: [meRequest] }); // warm-up
-    const me = await measured('me (GET /v1/me)', ctx, async () =>
-      fromCannon(await autocannon({ url: server.url, connections: ME_CONNECTIONS, duration: SECONDS, requests: [meRequest] })),
-    );
+    const me = await cannon('me (GET /v1/me)', ME_CONNECTIONS, meRequest);
     scenarios.push({
       ...me,
       bound: 'ES256 verify',
@@ -506,10 +503,7 @@ async function main() {
       headers: { 'content-type': 'application/json' },
       setupRequest: (req: object) => ({ ...req, body: exchangeBody(pats[next++ % pats.length]!) }),
     };
-    await autocannon({ url: server.url, connections: PAT_CONNECTIONS, duration: 1, requests: [request] }); // warm-up
-    const exchange = await measured('PAT exchange (POST /v1/token)', ctx, async () =>
-      fromCannon(await autocannon({ url: server.url, connections: PAT_CONNECTIONS, duration: SECONDS, requests: [request] })),
-    );
+    const exchange = await cannon('PAT exchange (POST /v1/token)', PAT_CONNECTIONS, request);
     scenarios.push({
       ...exchange,
       bound: 'ES256 sign',
@@ -540,10 +534,7 @@ async function main() {
         headers: { 'content-type': 'application/json', ...credential },
         setupRequest: (req: object) => ({ ...req, body: JSON.stringify({ token: tokens[next++ % tokens.length] }) }),
       };
-      await autocannon({ url: server.url, connections: PAT_CONNECTIONS, duration: 1, requests: [request] }); // warm-up
-      const run = await measured(label, ctx, async () =>
-        fromCannon(await autocannon({ url: server.url, connections: PAT_CONNECTIONS, duration: SECONDS, requests: [request] })),
-      );
+      const run = await cannon(label, PAT_CONNECTIONS, request);
       scenarios.push({
         ...run,
         bound: 'ES256 verify',
@@ -645,10 +636,7 @@ async function main() {
       setupRequest: (req: object) => ({ ...req, body: totpStepBody(totpLogins[Math.min(next++, totpLogins.length - 1)]) }),
     };
     const warm = Math.floor(totpLogins.length / 10);
-    await autocannon({ url: server.url, connections: TOTP_CONNECTIONS, amount: warm, requests: [step] }); // warm-up
-    const totp = await measured('totp (POST /v1/login/mfa)', ctx, async () =>
-      fromCannon(await autocannon({ url: server.url, connections: TOTP_CONNECTIONS, duration: SECONDS, requests: [step] })),
-    );
+    const totp = await cannon('totp (POST /v1/login/mfa)', TOTP_CONNECTIONS, step, { amount: warm });
     scenarios.push({
       ...totp,
       bound: 'ES256 sign',

@@ -61,8 +61,8 @@ export function createLoginService(deps: {
     proved?: Record<string, unknown>,
     org?: OrgAccessCheck,
   ) {
-    // What proved the second factor: the second step's method (a passkey is WebAuthn); none for the password alone.
-    const method = typeof proved?.method === 'string' ? (proved.method === 'passkey' ? 'webauthn' : proved.method) : null;
+    // What proved the second factor: the second step's method (the passkey login says webauthn); none for the password alone.
+    const method = typeof proved?.method === 'string' ? proved.method : null;
     const grant = org ? orgs.grantFor(org.access, aal, method) : undefined;
     const pair = await sessions.start({ userId, orgId, grant, amr, aal, method, context });
     audit.recordDetached({

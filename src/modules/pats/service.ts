@@ -10,7 +10,7 @@ import { hasPermissions, type Permission } from '../../shared/permissions.js';
 import type { RequestContext } from '../../shared/context.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import type { OrgAccess } from '../orgs/index.js';
-import { orgClaims, type OrgGrants, type RevokedPat, type SessionService } from '../sessions/service.js';
+import { orgClaims, type OrgGrants, type RevokedPat, type SessionService } from '../sessions/index.js';
 import type { AccessTokens } from '../tokens/index.js';
 import { tokenError } from '../tokens/errors.js';
 import { patError } from './errors.js';

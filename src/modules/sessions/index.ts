@@ -55,5 +55,7 @@ export async function createSessionsModule(deps: Deps) {
 }
 
 export type { SessionService, StartSessionInput, TokenPair, OrgGrant, OrgGrants } from './service.js';
+export type { RevokedPat, TokenRevocation } from './token-revocation.js';
+export { orgClaims } from './service.js';
 export { nextNotBefore } from './revocations.js';
 export { sessionRow } from './schemas.js';

@@ -12,6 +12,7 @@ import { AppError } from '../../shared/errors.js';
 import { openSuccessor, sealSuccessor } from './successor.js';
 import { sessionError } from './errors.js';
 import { deviceLabel } from './device.js';
+import { createTokenRevocationRules } from './token-revocation.js';
 
 export type { TokenPair };
 
@@ -68,9 +69,6 @@ export type RevokeAllOptions = {
   orgOrNone?: string;
 };
 
-/** Why an access token is no longer accepted: its session was revoked, or its org roles changed since it was issued. */
-export type TokenRevocation = 'session' | 'stale' | null;
-
 /** A session as its lists show it. */
 const viewOf = (r: SessionRow, email: string) => ({
   id: r.id,
@@ -100,11 +98,9 @@ export function orgClaims(grant: OrgGrant) {
   };
 }
 
-/** A personal access token being revoked: its access tokens (sid = its id) are refused from the commit on. */
-export type RevokedPat = { id: string; userId: string; orgId: string | null; expiresAt: Date };
-
 export function createSessionService(deps: Deps) {
   const { store, accessTokens, revocations, audit, clock } = deps;
+  const tokenRules = createTokenRevocationRules({ store, revocations, clock });
 
   async function pairFor(
     session: Pick<SessionRow, 'id' | 'user_id' | 'org_id' | 'amr' | 'aal' | 'expires_at' | 'auth_method'>,
@@ -314,75 +310,7 @@ export function createSessionService(deps: Deps) {
     /** Each user's last login, for the team list. */
     lastLogins: (userIds: readonly string[]) => store.lastLogins(userIds),
 
-    /**
-     * Members' roles in an org changed (or they left it): their access tokens for the org issued
-     * before each one's not-before (nextNotBefore) are refused from the commit on, on every
-     * instance (the revocations table, the KV marks, the revocations channel).
-     */
-    async rolesChanged(orgId: string, changes: ReadonlyArray<{ userId: string; notBefore: Date }>, reason: string, tx: Tx) {
-      const rows = changes.map((c) => ({
-        orgId,
-        userId: c.userId,
-        at: c.notBefore,
-        until: new Date(c.notBefore.getTime() + revocations.horizonSeconds * 1000),
-        reason,
-      }));
-      await store.recordMemberNotBefore(rows, tx);
-      tx.afterCommit(() => revocations.markMembers(rows));
-    },
-
-    /**
-     * Personal access tokens were revoked (on the caller's transaction when given): a `pat` row in
-     * the revocations table for each whose access tokens may still be alive, and, from the commit
-     * on, a KV mark under its id, which those tokens carry as their sid (so `tokenRevocation`
-     * refuses them on every instance), published on the revocations channel.
-     */
-    async revokePats(pats: readonly RevokedPat[], reason: string, tx?: Tx) {
-      const now = clock.now();
-      const rows = pats
-        .map((p) => ({
-          patId: p.id,
-          userId: p.userId,
-          orgId: p.orgId,
-          reason,
-          at: now,
-          // The last access token exchanged from it was issued before it expired, or now.
-          until: new Date(Math.min(now.getTime(), p.expiresAt.getTime()) + revocations.horizonSeconds * 1000),
-        }))
-        .filter((r) => r.until > now);
-      await store.recordPatRevocations(rows, tx);
-      const marks = () =>
-        revocations.mark(
-          rows.map((r) => ({ sid: r.patId, until: r.until })),
-          'pat',
-        );
-      if (tx) tx.afterCommit(marks);
-      else await marks();
-    },
-
-    /** A member's current not-before in an org (seconds; null: no change of theirs still matters). */
-    memberNotBefore: (orgId: string, userId: string) => revocations.memberNotBefore(orgId, userId),
-
-    /** Whether an access token still stands: its session, and its org roles (also those of the agency it acts through). */
-    async tokenRevocation(claims: {
-      sid: string;
-      sub: string;
-      iat: number;
-      rv?: number;
-      org_id?: string | null;
-      act?: { org_id?: string };
-    }): Promise<TokenRevocation> {
-      const orgs = [claims.org_id, claims.act?.org_id].filter((o): o is string => typeof o === 'string');
-      const [revoked, ...notBefores] = await Promise.all([
-        revocations.isRevoked(claims.sid),
-        ...orgs.map((o) => revocations.memberNotBefore(o, claims.sub)),
-      ]);
-      if (revoked) return 'session';
-      // Judged by the roles' version the token was built from, not by when it was signed: a token
-      // signed just after a change from roles read just before it is still refused.
-      const version = claims.rv ?? claims.iat;
-      return notBefores.some((nb) => nb !== null && version < nb) ? 'stale' : null;
-    },
+    ...tokenRules,
 
     /** For step-up: when and how strongly the session last authenticated (null: not live). */
     async authState(sessionId: string) {

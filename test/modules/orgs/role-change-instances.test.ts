@@ -1,10 +1,8 @@
 import t from 'tap';
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { buildTestApp, redisUrl, type TestApp } from '../../helpers/app.js';
+import { redisUrl, type TestApp } from '../../helpers/app.js';
+import { deployment } from '../../helpers/instances.js';
 import { assertProblem } from '../../helpers/problem.js';
 import { bearer, call, claimsOf, member, orgWithOwner, refresh, relogin } from '../../helpers/orgs.js';
-import { createRedisKv } from '../../../src/infra/kv/redis.js';
 
 /**
  * Role changes across instances: two app instances on one database and one Redis (as in
@@ -17,18 +15,9 @@ import { createRedisKv } from '../../../src/infra/kv/redis.js';
 if (!redisUrl()) {
   t.test('role changes across instances', { skip: 'no Redis' }, async () => undefined);
 } else {
-  const url = redisUrl()!;
-  // One key prefix for this file: every instance reads and writes the same keys, as they would in one deployment.
-  const prefix = `t${randomBytes(4).toString('hex')}:`;
-  const kvA = await createRedisKv(url, undefined, prefix);
-  const kvB = await createRedisKv(url, undefined, prefix);
-  const raw = new Redis(url);
-  t.teardown(async () => {
-    await Promise.all([kvA.close(), kvB.close()]);
-    raw.disconnect();
-  });
-  const a = await buildTestApp(t, { kv: kvA });
-  const b = await buildTestApp(t, { kv: kvB, shareDb: { db: a.db, url: a.dbUrl } });
+  const { raw, keys: deploymentKeys, instance } = deployment(t, redisUrl()!);
+  const a = await instance();
+  const b = await instance();
 
   const me = (ctx: TestApp, token: string) => call(ctx, 'GET', '/v1/me', bearer(token));
 
@@ -103,7 +92,7 @@ if (!redisUrl()) {
 
   t.test('Redis loses the marks: an instance starting up restores them from the revocations table', async (t) => {
     if (!stale.devOld || !stale.devNew || !stale.leaverOld) return t.fail('the tests above left no tokens');
-    const keys = await raw.keys(`${prefix}*`);
+    const keys = await deploymentKeys();
     t.ok(
       keys.some((k) => k.includes(':onb:')) && keys.some((k) => k.includes(':sid:')),
       `member and session marks were in Redis (${keys.length} keys)`,
@@ -113,9 +102,7 @@ if (!redisUrl()) {
     t.equal((await me(b, stale.devOld)).statusCode, 200, 'with the marks gone the stale token passes');
     t.equal((await me(b, stale.leaverOld)).statusCode, 200, "and so does the removed member's");
 
-    const kvC = await createRedisKv(url, undefined, prefix);
-    t.teardown(() => kvC.close());
-    const c = await buildTestApp(t, { kv: kvC, shareDb: { db: a.db, url: a.dbUrl } });
+    const c = await instance();
     for (const [name, ctx] of [
       ['A', a],
       ['B', b],

@@ -1,11 +1,9 @@
 import t from 'tap';
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { buildTestApp, redisUrl } from '../../helpers/app.js';
+import { redisUrl } from '../../helpers/app.js';
+import { deployment } from '../../helpers/instances.js';
 import { assertProblem } from '../../helpers/problem.js';
 import { call, member, orgWithOwner, relogin } from '../../helpers/orgs.js';
 import { basic, createPat, exchange, exchanged, whoami } from '../../helpers/pats.js';
-import { createRedisKv } from '../../../src/infra/kv/redis.js';
 
 /**
  * Instant death across instances: two apps on one database and one Redis. A PAT revoked (or its
@@ -16,17 +14,9 @@ import { createRedisKv } from '../../../src/infra/kv/redis.js';
 if (!redisUrl()) {
   t.test('PAT revocation across instances', { skip: 'no Redis' }, async () => undefined);
 } else {
-  const url = redisUrl()!;
-  const prefix = `t${randomBytes(4).toString('hex')}:`;
-  const kvA = await createRedisKv(url, undefined, prefix);
-  const kvB = await createRedisKv(url, undefined, prefix);
-  const raw = new Redis(url);
-  t.teardown(async () => {
-    await Promise.all([kvA.close(), kvB.close()]);
-    raw.disconnect();
-  });
-  const a = await buildTestApp(t, { kv: kvA });
-  const b = await buildTestApp(t, { kv: kvB, shareDb: { db: a.db, url: a.dbUrl } });
+  const { raw, keys: deploymentKeys, instance } = deployment(t, redisUrl()!);
+  const a = await instance();
+  const b = await instance();
   const { owner, org } = await orgWithOwner(a, 'compliance', 'Instances Org');
   const { auth: ownerAuth } = await relogin(a, owner, org.id);
   const left: { revokedToken?: string; removedToken?: string; liveToken?: string } = {};
@@ -73,7 +63,7 @@ if (!redisUrl()) {
     if (!left.revokedToken || !left.removedToken) return t.fail('the tests above left no tokens');
     const live = await createPat(a, (await relogin(a, owner)).auth, { org_id: org.id, scopes: ['reports:read'] });
     const liveToken = await exchanged(a, live.token);
-    const keys = await raw.keys(`${prefix}*`);
+    const keys = await deploymentKeys();
     t.ok(
       keys.some((k) => k.includes(':sid:')),
       `marks were in Redis (${keys.length} keys)`,
@@ -81,9 +71,7 @@ if (!redisUrl()) {
     await raw.del(...keys);
     t.equal((await whoami(b, left.revokedToken)).statusCode, 200, 'with the marks gone the revoked PAT\u2019s token passes');
 
-    const kvC = await createRedisKv(url, undefined, prefix);
-    t.teardown(() => kvC.close());
-    const c = await buildTestApp(t, { kv: kvC, shareDb: { db: a.db, url: a.dbUrl } });
+    const c = await instance();
     for (const [name, ctx] of [
       ['A', a],
       ['B', b],
