@@ -1,7 +1,7 @@
 import type { Clock } from '../../infra/clock.js';
 import type { OrgPlan } from '../../infra/db/schema.js';
 import { isPermission, type Permission } from '../../shared/permissions.js';
-import { aalAllowed, graceEndsAt, policyOf, type SecurityPolicy } from './policy.js';
+import { aalAllowed, graceEndsAt, meetsPolicy, policyOf, type SecurityPolicy } from './policy.js';
 import { OWNER_ROLE } from './presets.js';
 import type { AccessRow, OrgStore } from './store.js';
 import type { Executor } from '../../infra/db/unit-of-work.js';
@@ -44,11 +44,14 @@ export function createOrgAccess({
   store,
   clock,
   memberNotBefore,
+  factorKinds,
 }: {
   store: OrgStore;
   clock: Clock;
   /** The member's not-before mark (seconds) in the KV store: sessions publishes it on every role change and removal. */
   memberNotBefore: (orgId: string, userId: string) => Promise<number | null>;
+  /** The kinds of second factor the account has enrolled now (mfa owns them). */
+  factorKinds: (userId: string) => Promise<string[]>;
 }) {
   // Token issue (refresh) reads a member's access from here: a KV read instead of a Postgres query.
   // Exact: an entry is used only while the member's not-before mark is no newer than the role
@@ -121,6 +124,25 @@ export function createOrgAccess({
       const found = await resolveForToken(input.userId, input.orgId);
       if (!found) throw orgError('ORG_ACCESS_DENIED', 'You are not a member of that organization.');
       return grantOf(found, input.aal, input.method);
+    },
+
+    /**
+     * The claims of a personal access token's access tokens. A PAT proves no factor when it is
+     * used (it was made after a recent authentication), so an org that requires a second factor
+     * takes it while its owner meets the policy: an allowed factor enrolled now. An owner out of
+     * policy past the grace period (a policy tightened after the token was made) is refused, as
+     * their sessions are.
+     */
+    async serviceGrant(input: { userId: string; orgId: string }): Promise<OrgGrant> {
+      const found = await resolveForToken(input.userId, input.orgId);
+      if (!found) throw orgError('ORG_ACCESS_DENIED', 'You are not a member of that organization.');
+      if (found.policy.require_mfa && found.graceOver && !meetsPolicy(found.policy, await factorKinds(input.userId))) {
+        throw orgError(
+          'ORG_MFA_REQUIRED',
+          'This organization requires two-step authentication, which the token\u2019s owner has not set up.',
+        );
+      }
+      return grantOf(found, 2, null);
     },
   };
 }

@@ -54,6 +54,7 @@ export async function createOrgsModule(deps: Deps) {
     store,
     clock: deps.clock,
     memberNotBefore: (orgId, userId) => deps.sessions.memberNotBefore(orgId, userId),
+    factorKinds: async (userId) => (await deps.people.factorKindsOf([userId])).get(userId) ?? [],
   });
   // Every instance forgets what it remembers of an org whose settings changed.
   const unsubscribe = await deps.kv.subscribe(ORGS_CHANNEL, (message) => {

@@ -43,7 +43,10 @@ export function createPatsModule(deps: Deps) {
     audit: deps.audit,
     sessions: deps.sessions,
     accessTokens: deps.tokens.accessTokens,
-    orgs: { resolve: (userId, orgId, tx) => deps.orgs.access.resolve(userId, orgId, tx), grant: (input) => deps.orgs.access.grant(input) },
+    orgs: {
+      resolve: (userId, orgId, tx) => deps.orgs.access.resolve(userId, orgId, tx),
+      grant: (input) => deps.orgs.access.serviceGrant(input),
+    },
     lockAccount: deps.lockAccount,
     exchangesPerMinute: deps.exchangesPerMinute,
   });

@@ -10,7 +10,7 @@ import { hasPermissions, type Permission } from '../../shared/permissions.js';
 import type { RequestContext } from '../../shared/context.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import type { OrgAccess } from '../orgs/index.js';
-import { orgClaims, type OrgGrants, type RevokedPat, type SessionService } from '../sessions/index.js';
+import { orgClaims, type OrgGrant, type RevokedPat, type SessionService } from '../sessions/index.js';
 import type { AccessTokens } from '../tokens/index.js';
 import { tokenError } from '../tokens/errors.js';
 import { patError } from './errors.js';
@@ -36,8 +36,8 @@ type Deps = {
   orgs: {
     /** The user's access to the org, read fresh (creation). */
     resolve(userId: string, orgId: string, ex?: Tx): Promise<OrgAccess | null>;
-    /** The claims of a token for the org, from the orgs module's cache (exact: validated against the KV marks). */
-    grant: OrgGrants;
+    /** The claims of a PAT's token for the org, from the orgs module's cache (exact: validated against the KV marks); refuses an owner out of policy. */
+    grant: (input: { userId: string; orgId: string }) => Promise<OrgGrant>;
   };
   /** Locks the account row in the transaction (false: the account is gone); accounts owns it. */
   lockAccount: (userId: string, tx: Tx) => Promise<boolean>;
@@ -104,10 +104,10 @@ export function createPatService(deps: Deps) {
     return pat;
   }
 
-  /** The owner's claims in the token's org now; null when they have no access any more (or the org's policy refuses aal 1). */
+  /** The owner's claims in the token's org now; null when they have no access any more (or are out of the org's policy). */
   async function grantFor(pat: LivePat) {
     try {
-      return await deps.orgs.grant({ userId: pat.user_id, orgId: pat.org_id!, aal: 1, method: null });
+      return await deps.orgs.grant({ userId: pat.user_id, orgId: pat.org_id! });
     } catch (err) {
       if (err instanceof AppError) return null;
       throw err;
