@@ -114,8 +114,17 @@ export function createPatService(deps: Deps) {
     }
   }
 
-  /** last_used_at, at most once a minute per token, never delaying or failing the use. */
+  // When this instance last asked the KV store to claim a token's minute: a busy token costs one
+  // Redis command a minute per instance, not one per use.
+  const claimed = new Map<string, number>();
+
+  /** last_used_at, at most once a minute per token (across instances: the KV claim), never delaying or failing the use. */
   function touchLater(patId: string) {
+    const now = clock.now().getTime();
+    const last = claimed.get(patId);
+    if (last !== undefined && now - last < TOUCH_INTERVAL_SECONDS * 1000) return;
+    if (claimed.size >= CACHE_MAX) claimed.clear();
+    claimed.set(patId, now);
     setImmediate(() => {
       void (async () => {
         if (await kv.setIfAbsent(touchKey(patId), '1', TOUCH_INTERVAL_SECONDS)) await store.touch(patId, clock.now());
