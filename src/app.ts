@@ -207,8 +207,8 @@ export async function composeApp(config: Config, deps: AppDeps) {
       peopleOf: (ids) => accounts.service.peopleOf(ids),
       factorKindsOf: (ids) => mfa.service.factorKindsOf(ids),
     },
-    // Personal access tokens are built next and depend on orgs; a member's leave revokes theirs of the org.
-    memberRemoved: (input, tx) => pats.service.memberRemoved(input, tx),
+    // Personal access tokens are built next and depend on orgs; a member's leave (or an admin's sign-out) revokes theirs of the org.
+    revokeMemberTokens: (input, tx) => pats.service.revokeMemberTokens(input, tx),
   });
   const pats = createPatsModule({
     db,
@@ -271,6 +271,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
     accounts: accounts.service,
     orgs,
     keys: tokens.keys,
+    revokeAllTokens: (userId, actorId, reason, context) => pats.service.revokeAllOf(userId, actorId, reason, context),
   });
 
   // Introspection and authorization checks for services: the same checks as Tessera's own authenticator.

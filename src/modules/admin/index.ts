@@ -1,4 +1,4 @@
-import type { AuditService } from '../audit/index.js';
+import type { AuditContext, AuditService } from '../audit/index.js';
 import type { AccountService } from '../accounts/service.js';
 import type { SessionService } from '../sessions/index.js';
 import type { KeyService } from '../tokens/index.js';
@@ -11,6 +11,8 @@ type Deps = {
   accounts: Pick<AccountService, 'getProfile'>;
   orgs: { setPlan: Parameters<typeof createAdminService>[0]['setPlan'] };
   keys: Pick<KeyService, 'rotate'>;
+  /** Every personal access token of the account (pats, built before admin); the number revoked. */
+  revokeAllTokens: (userId: string, actorId: string, reason: string, context: AuditContext) => Promise<number>;
 };
 
 /**
@@ -21,6 +23,7 @@ export function createAdminModule(deps: Deps) {
   const service = createAdminService({
     audit: deps.audit,
     revokeAllSessions: (userId, reason) => deps.sessions.revokeAll(userId, reason),
+    revokeAllTokens: deps.revokeAllTokens,
     requireUser: (userId) => deps.accounts.getProfile(userId),
     setPlan: deps.orgs.setPlan,
     keys: deps.keys,

@@ -18,7 +18,10 @@ export const adminRoutes =
         preHandler: operator,
         schema: { tags, params: userParams, response: { 200: revoked, ...errorResponses(...SERVICE_ROUTE_CODES, 'USER_NOT_FOUND') } },
       },
-      async (req) => ({ revoked: await admin.revokeUserSessions(serviceOf(req), req.params.id, requestContext(req)) }),
+      async (req) => {
+        const { revoked, tokens } = await admin.revokeUserSessions(serviceOf(req), req.params.id, requestContext(req));
+        return { revoked, tokens_revoked: tokens };
+      },
     );
 
     app.patch(

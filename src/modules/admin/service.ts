@@ -8,6 +8,8 @@ type Deps = {
   audit: AuditService;
   /** Every live session of the user; the count. */
   revokeAllSessions: (userId: string, reason: string) => Promise<number>;
+  /** Every live personal access token of the user (with its access tokens); the count. */
+  revokeAllTokens: (userId: string, actorId: string, reason: string, context: AuditContext) => Promise<number>;
   /** Throws USER_NOT_FOUND when the account does not exist. */
   requireUser: (userId: string) => Promise<unknown>;
   /** Sets the plan (audited in the org's trail, broadcast to every instance); null: no such org. */
@@ -21,18 +23,24 @@ export function createAdminService(deps: Deps) {
   const via = (operator: ServiceCredential) => ({ via: 'operator_token', pat_id: operator.patId });
 
   return {
+    /**
+     * An incident's sign-out: every session of the account and every personal access token (of
+     * every org, and operator tokens), with the access tokens they gave, refused at once.
+     */
     async revokeUserSessions(operator: ServiceCredential, userId: string, context: AuditContext) {
       await deps.requireUser(userId);
-      const count = await deps.revokeAllSessions(userId, 'revoked_by_operator');
+      const reason = 'revoked_by_operator';
+      const revoked = await deps.revokeAllSessions(userId, reason);
+      const tokens = await deps.revokeAllTokens(userId, operator.userId, reason, context);
       audit.recordDetached({
         action: 'admin.user_sessions_revoked',
         actorId: operator.userId,
         targetType: 'user',
         targetId: userId,
-        data: { count, ...via(operator) },
+        data: { count: revoked, tokens, ...via(operator) },
         context,
       });
-      return count;
+      return { revoked, tokens };
     },
 
     async setPlan(operator: ServiceCredential, orgId: string, plan: OrgPlan, context: AuditContext) {

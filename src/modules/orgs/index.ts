@@ -14,7 +14,7 @@ import { createClientService } from './clients.js';
 import { createOrgGuard } from './guard.js';
 import { createInvitationService, type InvitationAccounts, type InvitationLinks } from './invitations.js';
 import { createInvitationStore } from './invitations-store.js';
-import { createMemberService, type MemberRemoved } from './members.js';
+import { createMemberService, type RevokeMemberTokens } from './members.js';
 import type { People } from './people.js';
 import { createRoleService } from './roles.js';
 import { clientRoutes } from './routes/clients.js';
@@ -40,8 +40,8 @@ type Deps = {
   links: InvitationLinks;
   invitationTtlDays: number;
   accounts: InvitationAccounts;
-  /** A member leaves an org: personal access tokens (built later, depends on orgs) revoke theirs of it. */
-  memberRemoved?: MemberRemoved;
+  /** A member leaves an org, or an admin ends their sessions in it: personal access tokens (built later, depends on orgs) revoke theirs of it. */
+  revokeMemberTokens?: RevokeMemberTokens;
 };
 
 /**
@@ -72,7 +72,7 @@ export async function createOrgsModule(deps: Deps) {
   const lockActor = createActorLock(store, access);
   const common = { store, lockActor, withTransaction: deps.withTransaction, sessions: deps.sessions, audit: deps.audit, clock: deps.clock };
   const service = createOrgService({ ...common, access, people: deps.people, orgChanged });
-  const members = createMemberService({ ...common, people: deps.people, memberRemoved: deps.memberRemoved });
+  const members = createMemberService({ ...common, people: deps.people, revokeMemberTokens: deps.revokeMemberTokens });
   const roles = createRoleService(common);
   const clients = createClientService({ store, orgs: service, withTransaction: deps.withTransaction, audit: deps.audit });
   const guard = createOrgGuard(access);

@@ -14,11 +14,15 @@ import type { OrgStore } from './store.js';
 import type { LockActor } from './actor-lock.js';
 
 /**
- * A member is leaving the org (removed, or by their own choice), inside the removal's transaction
- * with the org row locked: what other modules hold of theirs for the org goes with them (their
- * personal access tokens). Handed in by the composition root: orgs imports no module above it.
+ * A member's credentials for these orgs must die (their personal access tokens): they are leaving
+ * the org (removed, or by their own choice; with it go the agency's clients they acted in), or an
+ * admin is ending their sessions in it. Inside the caller's transaction with the org row locked;
+ * the number revoked. Handed in by the composition root: orgs imports no module above it.
  */
-export type MemberRemoved = (input: { orgId: string; userId: string; actorId: string; reason: string }, tx: Tx) => Promise<void>;
+export type RevokeMemberTokens = (
+  input: { orgIds: readonly string[]; userId: string; actorId: string; reason: string },
+  tx: Tx,
+) => Promise<number>;
 
 type Deps = {
   store: OrgStore;
@@ -28,7 +32,7 @@ type Deps = {
   audit: AuditService;
   people: People;
   clock: Clock;
-  memberRemoved?: MemberRemoved;
+  revokeMemberTokens?: RevokeMemberTokens;
 };
 
 export type { Actor } from './access.js';
@@ -160,8 +164,10 @@ export function createMemberService(deps: Deps) {
         }
         await store.removeMember(actor.orgId, userId, tx);
         // Before their sessions: it locks the account row, which comes before the account's sessions (as a password change takes them).
-        await deps.memberRemoved?.(
-          { orgId: actor.orgId, userId, actorId: actor.userId, reason: leaving ? 'left_org' : 'removed_from_org' },
+        // Their tokens of the org, and of the clients they could only act in through it (an agency's).
+        const clients = await store.clientsActedInBy(actor.orgId, userId, tx);
+        await deps.revokeMemberTokens?.(
+          { orgIds: [actor.orgId, ...clients], userId, actorId: actor.userId, reason: leaving ? 'left_org' : 'removed_from_org' },
           tx,
         );
         await sessions.revokeAll(userId, leaving ? 'left_org' : 'removed_from_org', { tx, orgId: actor.orgId });
@@ -194,21 +200,27 @@ export function createMemberService(deps: Deps) {
       return sessions.listInOrg(userId, actor.orgId, person.email);
     },
 
-    /** Ends a member's sessions in this org; audited in the org's trail. */
+    /** Ends a member's sessions in this org and their access tokens of it; audited in the org's trail. */
     async revokeSessions(actor: Actor, userId: string, context: AuditContext) {
       await target(actor, userId);
-      // Their sessions in the org, and those in none, which could switch into it.
-      const revoked = await sessions.revokeAll(userId, 'revoked_by_org_admin', { orgOrNone: actor.orgId });
+      const reason = 'revoked_by_org_admin';
+      const { revoked, tokens } = await withTransaction(async (tx) => {
+        // The account row first (the tokens' step takes it), then its sessions, as removal does.
+        const tokens = (await deps.revokeMemberTokens?.({ orgIds: [actor.orgId], userId, actorId: actor.userId, reason }, tx)) ?? 0;
+        // Their sessions in the org, and those in none, which could switch into it.
+        const revoked = await sessions.revokeAll(userId, reason, { tx, orgOrNone: actor.orgId });
+        return { revoked, tokens };
+      });
       audit.recordDetached({
         action: 'org.member_sessions_revoked',
         orgId: actor.orgId,
         actorId: actor.userId,
         targetType: 'user',
         targetId: userId,
-        data: { count: revoked },
+        data: { count: revoked, tokens },
         context,
       });
-      return revoked;
+      return { revoked, tokens };
     },
   };
 }

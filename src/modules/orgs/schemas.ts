@@ -69,7 +69,8 @@ export const memberRoles = z.object({ user_id: z.string(), roles: z.array(z.stri
 
 // A member's sessions as an admin sees them: the session list's rows, without the caller's own markers.
 export const memberSessions = z.object({ sessions: z.array(sessionRow.omit({ current: true, roles: true })) });
-export const revokedCount = z.object({ revoked: z.number().int() });
+/** A member signed out of the org by an admin: sessions ended, and personal access tokens of the org revoked. */
+export const memberSignedOut = z.object({ revoked: z.number().int(), tokens_revoked: z.number().int() });
 
 export const roleView = z.object({
   key: z.string(),

@@ -274,6 +274,19 @@ export function createOrgStore(db: Db) {
       return ex.selectFrom('orgs').selectAll().where('managed_by', '=', agencyId).orderBy('name').execute();
     },
 
+    /** The agency's client orgs in which the user is not a member: where they could only act through the agency. */
+    async clientsActedInBy(agencyId: string, userId: string, ex: Executor = db): Promise<string[]> {
+      const rows = await ex
+        .selectFrom('orgs as c')
+        .select('c.id')
+        .where('c.managed_by', '=', agencyId)
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('org_members as m').select('m.user_id').whereRef('m.org_id', '=', 'c.id').where('m.user_id', '=', userId))),
+        )
+        .execute();
+      return rows.map((r) => r.id);
+    },
+
     /** Agency members who act in its client orgs (hold clients:manage there). */
     async agencyActors(agencyId: string, ex: Executor = db): Promise<string[]> {
       const rows = await ex

@@ -264,14 +264,27 @@ export function createPatService(deps: Deps) {
     },
 
     /**
-     * The member left or was removed (orgs' hook, inside its transaction, the org row locked):
-     * their tokens of the org die with the membership. The account row is locked first, as
-     * creation does, so a token being created at the same time is either seen here or refused.
+     * A member's tokens of these orgs die (orgs' hook, inside its transaction, the org row
+     * locked): when they leave or are removed (the org, and the agency's clients they acted in
+     * through it), and when an admin ends their sessions in the org. The account row is locked
+     * first, as creation does, so a token being created at the same time is either seen here or
+     * refused. The number revoked.
      */
-    async memberRemoved(input: { orgId: string; userId: string; actorId: string; reason: string }, tx: Tx) {
+    async revokeMemberTokens(input: { orgIds: readonly string[]; userId: string; actorId: string; reason: string }, tx: Tx) {
       await deps.lockAccount(input.userId, tx);
-      const rows = await store.revoke({ orgId: input.orgId, userId: input.userId }, input.reason, clock.now(), tx);
+      const rows = await store.revoke({ orgIds: input.orgIds, userId: input.userId }, input.reason, clock.now(), tx);
       await revoked(rows, input.reason, tx, input.actorId, {});
+      return rows.length;
+    },
+
+    /** An operator ends everything of an account: every token of it, of every org, and operator tokens. The number revoked. */
+    async revokeAllOf(userId: string, actorId: string, reason: string, context: AuditContext) {
+      return withTransaction(async (tx) => {
+        await deps.lockAccount(userId, tx);
+        const rows = await store.revoke({ userId }, reason, clock.now(), tx);
+        await revoked(rows, reason, tx, actorId, context);
+        return rows.length;
+      });
     },
 
     /** The account is being deleted (its beforeDeletion, after the orgs' step): every token of it dies. */

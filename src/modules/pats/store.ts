@@ -73,11 +73,20 @@ export function createPatStore(db: Db) {
     },
 
     /** Revokes the unrevoked tokens that match (all conditions given) and returns them. */
-    revoke(where: { id?: string; userId?: string; orgId?: string }, reason: string, now: Date, ex: Executor = db): Promise<RevokedRow[]> {
+    revoke(
+      where: { id?: string; userId?: string; orgId?: string; orgIds?: readonly string[] },
+      reason: string,
+      now: Date,
+      ex: Executor = db,
+    ): Promise<RevokedRow[]> {
       let query = ex.updateTable('pats').set({ revoked_at: now, revoked_reason: reason }).where('revoked_at', 'is', null);
       if (where.id) query = query.where('id', '=', where.id);
       if (where.userId) query = query.where('user_id', '=', where.userId);
       if (where.orgId) query = query.where('org_id', '=', where.orgId);
+      if (where.orgIds) {
+        if (where.orgIds.length === 0) return Promise.resolve([]);
+        query = query.where('org_id', 'in', where.orgIds);
+      }
       return query.returning(REVOKED).execute();
     },
 

@@ -4,7 +4,7 @@ import { errorResponses, noContent } from '../../../http/schemas.js';
 import { AUTHENTICATED_ROUTE_CODES } from '../../../shared/common-errors.js';
 import { actorOf, ORG_GUARD_CODES, type OrgGuard } from '../guard.js';
 import type { MemberService } from '../members.js';
-import { memberList, memberParams, memberRoles, memberSessions, orgParams, revokedCount, setRolesBody } from '../schemas.js';
+import { memberList, memberParams, memberRoles, memberSessions, memberSignedOut, orgParams, setRolesBody } from '../schemas.js';
 
 const GUARDED = [...AUTHENTICATED_ROUTE_CODES, ...ORG_GUARD_CODES];
 
@@ -82,9 +82,12 @@ export const teamRoutes =
         schema: {
           tags,
           params: memberParams,
-          response: { 200: revokedCount, ...errorResponses(...GUARDED, 'MEMBER_NOT_FOUND', 'OWNER_REQUIRED') },
+          response: { 200: memberSignedOut, ...errorResponses(...GUARDED, 'MEMBER_NOT_FOUND', 'OWNER_REQUIRED') },
         },
       },
-      async (req) => ({ revoked: await members.revokeSessions(actorOf(req), req.params.user, requestContext(req)) }),
+      async (req) => {
+        const { revoked, tokens } = await members.revokeSessions(actorOf(req), req.params.user, requestContext(req));
+        return { revoked, tokens_revoked: tokens };
+      },
     );
   };
