@@ -222,6 +222,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
     orgs,
     lockAccount: (userId, tx) => accounts.service.lockAccount(userId, tx),
     exchangesPerMinute: config.pats.exchangesPerMinute,
+    lookupMissesPerMinute: config.pats.lookupMissesPerMinute,
   });
   const login = createLoginModule({
     accounts: accounts.service,
@@ -254,7 +255,7 @@ export async function composeApp(config: Config, deps: AppDeps) {
       await mfa.service.assertRecentAuth(userId, sessionId);
     },
     // Service credentials: a personal access token with the scope (introspection, authorization checks, /v1/admin/*).
-    requireService: createRequireService((secret) => pats.credential(secret)),
+    requireService: createRequireService((secret, ip) => pats.credential(secret, ip)),
     csrf,
     cookieSecure: config.cookieSecure,
     publicRateLimit: { max: config.publicRateLimitPerMinute, timeWindow: 60_000 },

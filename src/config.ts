@@ -111,6 +111,8 @@ const envSchema = z.object({
   RATE_LIMIT_USER_PER_MINUTE: int(600, 1, 1_000_000_000),
   // Token exchanges (POST /v1/token, grant token-exchange) a minute per personal access token.
   PAT_EXCHANGES_PER_MINUTE: int(600, 1, 1_000_000),
+  // Personal access tokens presented (exchange, service credentials) that match no token, a minute per client address.
+  PAT_LOOKUP_MISSES_PER_MINUTE: int(30, 1, 1_000_000),
   BODY_LIMIT_BYTES: int(32 * 1024, 1024, 10 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 120_000),
   // Slow clients: a request must arrive whole (headers, then body) within these limits.
@@ -218,7 +220,7 @@ export const configSchema = envSchema.transform((e, ctx) => {
       },
       userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
     },
-    pats: { exchangesPerMinute: e.PAT_EXCHANGES_PER_MINUTE },
+    pats: { exchangesPerMinute: e.PAT_EXCHANGES_PER_MINUTE, lookupMissesPerMinute: e.PAT_LOOKUP_MISSES_PER_MINUTE },
     bodyLimit: e.BODY_LIMIT_BYTES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     timeouts: {

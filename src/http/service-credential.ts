@@ -33,10 +33,13 @@ declare module 'fastify' {
 export const ADMIN_SCOPE = 'admin';
 
 /** What a route behind `requireService` may answer (beyond its own codes). */
-export const SERVICE_ROUTE_CODES = ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'PERMISSION_DENIED'] as const;
+export const SERVICE_ROUTE_CODES = ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'PERMISSION_DENIED', 'RATE_LIMITED'] as const;
 
-/** A live token by its secret (format and checksum first, no lookup for a malformed one), or null. */
-export type ServiceCredentialCheck = (secret: string) => Promise<ServiceCredential | null>;
+/**
+ * A live token by its secret (format and checksum first, no lookup for a malformed one), or null.
+ * `ip`: the client's address, whose unknown secrets are throttled (429 RATE_LIMITED).
+ */
+export type ServiceCredentialCheck = (secret: string, ip: string) => Promise<ServiceCredential | null>;
 
 /**
  * The secret of `Authorization: Bearer <pat>` or `Authorization: Basic base64(<anything>:<pat>)`
@@ -76,7 +79,7 @@ export function createRequireService(check: ServiceCredentialCheck) {
           'This endpoint needs a service credential: a personal access token as the Bearer token or as the password of HTTP Basic.',
         );
       }
-      const credential = secret === null ? null : await check(secret);
+      const credential = secret === null ? null : await check(secret, request.ip);
       if (!credential) throw authError('INVALID_TOKEN', 'The service credential is invalid, expired or revoked.');
       if (!hasServiceScope(credential, scope)) {
         throw authError('PERMISSION_DENIED', `This needs a credential with the scope ${scope}.`, { missing: [scope] });

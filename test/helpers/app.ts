@@ -29,6 +29,7 @@ export const FAST_ENV: Record<string, string> = {
   RATE_LIMIT_PROFESSIONAL_PER_MINUTE: '100000',
   RATE_LIMIT_ENTERPRISE_PER_MINUTE: '100000',
   RATE_LIMIT_USER_PER_MINUTE: '100000',
+  PAT_LOOKUP_MISSES_PER_MINUTE: '1000',
 };
 
 export function redisUrl(): string | undefined {

@@ -26,6 +26,8 @@ type Deps = {
   lockAccount: (userId: string, tx: Tx) => Promise<boolean>;
   /** PAT_EXCHANGES_PER_MINUTE: token exchanges a minute per token. */
   exchangesPerMinute: number;
+  /** PAT_LOOKUP_MISSES_PER_MINUTE: unknown secrets a minute per client address. */
+  lookupMissesPerMinute: number;
 };
 
 /**
@@ -49,12 +51,13 @@ export function createPatsModule(deps: Deps) {
     },
     lockAccount: deps.lockAccount,
     exchangesPerMinute: deps.exchangesPerMinute,
+    lookupMissesPerMinute: deps.lookupMissesPerMinute,
   });
   deps.tokens.grants.register(patExchangeGrant(service));
   return {
     service,
     /** A live PAT as a service credential (scopes in force now), or null: what `kit.requireService` checks. */
-    credential: (secret: string) => service.credential(secret),
+    credential: (secret: string, ip: string) => service.credential(secret, ip),
     /** A live PAT as introspection shows it, or null. */
     lookup: (secret: string) => service.lookup(secret),
     routes: patRoutes(service, deps.orgs.guard),

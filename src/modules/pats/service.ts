@@ -15,6 +15,7 @@ import type { AccessTokens } from '../tokens/index.js';
 import { tokenError } from '../tokens/errors.js';
 import { patError } from './errors.js';
 import { generatePat, parsePat, type ParsedPat } from './format.js';
+import { createLookupThrottle } from './lookup-throttle.js';
 import { ACCESS_TOKEN_TYPE, MAX_LIVE_PATS, PAT_TOKEN_TYPE } from './schemas.js';
 import type { LivePat, PatStore, RevokedRow } from './store.js';
 
@@ -42,6 +43,8 @@ type Deps = {
   /** Locks the account row in the transaction (false: the account is gone); accounts owns it. */
   lockAccount: (userId: string, tx: Tx) => Promise<boolean>;
   exchangesPerMinute: number;
+  /** Unknown secrets (valid checksum, no token) a minute per client address before lookups are refused. */
+  lookupMissesPerMinute: number;
 };
 
 /** How long a token's row is served from memory, and how many are kept (always behind the KV revocation mark). */
@@ -88,18 +91,26 @@ const viewOf = (r: {
 export function createPatService(deps: Deps) {
   const { store, withTransaction, kv, clock, logger, audit, sessions } = deps;
   const cache = new Map<string, { pat: LivePat; at: number }>();
+  const misses = createLookupThrottle({ kv, clock, perMinute: deps.lookupMissesPerMinute });
 
-  /** The row of a well-formed secret: memory, else Postgres (unknown secrets are not remembered). */
-  async function rowOf(parsed: ParsedPat): Promise<LivePat | null> {
+  /**
+   * The row of a well-formed secret: memory, else Postgres (unknown secrets are not remembered).
+   * `ip`: the client's address, whose misses are throttled before the lookup (callers on the
+   * public surface: exchange and service credentials).
+   */
+  async function rowOf(parsed: ParsedPat, ip?: string): Promise<LivePat | null> {
     const key = parsed.hash.toString('base64');
     const now = clock.now().getTime();
     const hit = cache.get(key);
     if (hit && now - hit.at < CACHE_TTL_MS) return hit.pat;
+    if (ip !== undefined) await misses.assertAllowed(ip);
     const pat = (await store.findByHash(parsed.hash)) ?? null;
     cache.delete(key);
     if (pat) {
       if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
       cache.set(key, { pat, at: now });
+    } else if (ip !== undefined) {
+      await misses.missed(ip);
     }
     return pat;
   }
@@ -133,10 +144,10 @@ export function createPatService(deps: Deps) {
   }
 
   /** A live token, the scopes it has now (its own, narrowed to the owner's permissions), and whether it is an operator's. */
-  async function inForce(secret: string): Promise<InForce | null> {
+  async function inForce(secret: string, ip?: string): Promise<InForce | null> {
     const parsed = parsePat(secret);
     if (!parsed) return null;
-    const pat = await rowOf(parsed);
+    const pat = await rowOf(parsed, ip);
     if (!pat || pat.revoked_at || pat.expires_at <= clock.now()) return null;
     if (pat.org_id === null) {
       // An operator's token: the account must be an operator now (read on every use, see below).
@@ -299,13 +310,13 @@ export function createPatService(deps: Deps) {
      * scopes that the owner still holds in the org. No refresh token: the PAT is the long-lived
      * credential. Every refusal is the same INVALID_GRANT.
      */
-    async exchange(body: { subject_token: string; subject_token_type: string }, _context: RequestContext) {
+    async exchange(body: { subject_token: string; subject_token_type: string }, context: RequestContext) {
       if (body.subject_token_type !== PAT_TOKEN_TYPE) {
         throw patError('UNSUPPORTED_TOKEN_TYPE', `subject_token_type must be ${PAT_TOKEN_TYPE}.`);
       }
       const parsed = parsePat(body.subject_token);
       if (!parsed) throw invalidGrant();
-      const pat = await rowOf(parsed);
+      const pat = await rowOf(parsed, context.ip);
       const now = clock.now();
       // Operator tokens (no org) are for /v1/admin/* only.
       if (!pat || pat.revoked_at || pat.expires_at <= now || pat.org_id === null) throw invalidGrant();
@@ -349,8 +360,8 @@ export function createPatService(deps: Deps) {
      * the owner's permissions there; an operator token's ["admin"] while the account is an
      * operator, [] once it is not). Null for anything else. Every use is exact, as the exchange.
      */
-    async credential(secret: string): Promise<ServiceCredential | null> {
-      const found = await inForce(secret);
+    async credential(secret: string, ip: string): Promise<ServiceCredential | null> {
+      const found = await inForce(secret, ip);
       if (!found) return null;
       touchLater(found.pat.id);
       return {
