@@ -53,4 +53,6 @@ export const exchangeResponse = z.object({
   issued_token_type: z.literal(ACCESS_TOKEN_TYPE),
   token_type: z.literal('Bearer'),
   expires_in: z.number().int(),
+  /** The permissions the access token carries, space-separated (RFC 8693 §2.2.1). */
+  scope: z.string(),
 });

@@ -310,9 +310,15 @@ export function createPatService(deps: Deps) {
      * scopes that the owner still holds in the org. No refresh token: the PAT is the long-lived
      * credential. Every refusal is the same INVALID_GRANT.
      */
-    async exchange(body: { subject_token: string; subject_token_type: string }, context: RequestContext) {
+    async exchange(
+      body: { subject_token: string; subject_token_type: string; requested_token_type?: string; scope?: string },
+      context: RequestContext,
+    ) {
       if (body.subject_token_type !== PAT_TOKEN_TYPE) {
         throw patError('UNSUPPORTED_TOKEN_TYPE', `subject_token_type must be ${PAT_TOKEN_TYPE}.`);
+      }
+      if (body.requested_token_type !== undefined && body.requested_token_type !== ACCESS_TOKEN_TYPE) {
+        throw patError('UNSUPPORTED_TOKEN_TYPE', `requested_token_type can only be ${ACCESS_TOKEN_TYPE}.`);
       }
       const parsed = parsePat(body.subject_token);
       if (!parsed) throw invalidGrant();
@@ -333,7 +339,14 @@ export function createPatService(deps: Deps) {
         throw requestError('RATE_LIMITED', `At most ${deps.exchangesPerMinute} exchanges a minute per token.`, { retry_after: retryAfter });
       }
       const claims = orgClaims(grant);
-      const scopes = new Set(pat.scopes);
+      // The token's scopes, or those asked for, which must all be the token's (RFC 8693 §2.1 scope).
+      const requested = body.scope?.split(' ').filter((s) => s !== '');
+      const beyond = requested?.filter((s) => !pat.scopes.includes(s)) ?? [];
+      if (beyond.length > 0) {
+        throw tokenError('INVALID_SCOPE', `The token does not carry ${beyond.join(', ')}.`, { missing: beyond });
+      }
+      const scopes = new Set(requested ?? pat.scopes);
+      const permissions = claims.permissions.filter((p) => scopes.has(p));
       const access = await deps.accessTokens.sign({
         sub: pat.user_id,
         sid: pat.id,
@@ -342,7 +355,7 @@ export function createPatService(deps: Deps) {
         ...claims,
         // The token acts with its scopes, not as the member: no roles, the scopes the owner still holds.
         roles: [],
-        permissions: claims.permissions.filter((p) => scopes.has(p)),
+        permissions,
         amr: ['pat'],
         aal: 1,
       });
@@ -352,6 +365,7 @@ export function createPatService(deps: Deps) {
         issued_token_type: ACCESS_TOKEN_TYPE,
         token_type: 'Bearer' as const,
         expires_in: deps.accessTokens.ttl,
+        scope: permissions.join(' '),
       };
     },
 

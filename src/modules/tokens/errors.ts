@@ -3,6 +3,8 @@ import { defineErrors } from '../../shared/errors.js';
 export const tokenError = defineErrors({
   INVALID_GRANT: [400, 'Invalid grant'],
   UNSUPPORTED_GRANT_TYPE: [400, 'Unsupported grant type'],
+  // A requested scope beyond what the presented credential carries.
+  INVALID_SCOPE: [400, 'Invalid scope'],
 } as const);
 
 /**
@@ -12,6 +14,7 @@ export const tokenError = defineErrors({
 const OAUTH_ERRORS: Record<string, string> = {
   INVALID_GRANT: 'invalid_grant',
   UNSUPPORTED_GRANT_TYPE: 'unsupported_grant_type',
+  INVALID_SCOPE: 'invalid_scope',
 };
 
 export const oauthErrorFor = (code: string): string => OAUTH_ERRORS[code] ?? 'invalid_request';

@@ -33,6 +33,9 @@ export const tokenExchangeGrant = z.strictObject({
   grant_type: z.literal(TOKEN_EXCHANGE),
   subject_token: z.string().min(1).max(512),
   subject_token_type: z.string().min(1).max(200),
+  // RFC 8693 §2.1: what the client wants back (only an access token is issued), and a narrower scope (space-separated).
+  requested_token_type: z.string().min(1).max(200).optional(),
+  scope: z.string().min(1).max(2000).optional(),
 });
 
 export const jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });

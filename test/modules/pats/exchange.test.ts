@@ -23,12 +23,54 @@ t.test('JSON and form bodies both exchange; the answer is RFC 8693 with no refre
     const res = await exchange(ctx, pat.token, { form });
     t.equal(res.statusCode, 200, `${form ? 'form' : 'JSON'}: ${res.body}`);
     const body = res.json();
-    t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'issued_token_type', 'token_type']);
+    t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'issued_token_type', 'scope', 'token_type']);
+    t.equal(body.scope, 'api:manage', 'the scope granted');
     t.equal(body.issued_token_type, 'urn:ietf:params:oauth:token-type:access_token');
     t.equal(body.token_type, 'Bearer');
     t.equal(body.expires_in, 900);
     t.notOk('refresh_token' in body, 'no refresh token: the PAT is the long-lived credential');
   }
+});
+
+t.test('scope narrows the access token to some of the PAT\u2019s scopes; one it does not carry is INVALID_SCOPE', async (t) => {
+  const dev = await member(ctx, org.id, ['developer', 'auditor'], 'Nora Narrow');
+  const pat = await createPat(ctx, dev.auth, { org_id: org.id, scopes: ['audit:read', 'webhooks:manage'] });
+  const body = (extra: Record<string, string>) => ({
+    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+    subject_token: pat.token,
+    subject_token_type: PAT_TOKEN_TYPE,
+    ...extra,
+  });
+  const narrow = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: body({ scope: 'audit:read' }) });
+  t.equal(narrow.statusCode, 200, narrow.body);
+  t.equal(narrow.json().scope, 'audit:read');
+  t.same(claimsOf(narrow.json().access_token).permissions, ['audit:read'], 'only what was asked for');
+
+  const form = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams(
+      body({ scope: 'webhooks:manage audit:read', requested_token_type: 'urn:ietf:params:oauth:token-type:access_token' }),
+    ).toString(),
+  });
+  t.equal(form.statusCode, 200, form.body);
+  t.same(claimsOf(form.json().access_token).permissions, ['audit:read', 'webhooks:manage']);
+
+  const beyond = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: body({ scope: 'audit:read members:manage' }) });
+  const problem = assertProblem(t, beyond, 400, 'INVALID_SCOPE');
+  t.equal(problem.error, 'invalid_scope', 'the OAuth error');
+  t.same(problem.missing, ['members:manage']);
+
+  const refresh = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/token',
+    payload: body({ requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token' }),
+  });
+  assertProblem(t, refresh, 400, 'UNSUPPORTED_TOKEN_TYPE', 'only access tokens are issued');
+
+  const unknown = await ctx.app.inject({ method: 'POST', url: '/v1/token', payload: body({ audience: 'elsewhere' }) });
+  assertProblem(t, unknown, 400, 'VALIDATION_FAILED', 'parameters it does not take are refused, not ignored');
 });
 
 t.test('the claims: sub, sid = pat_id, org, no roles, the scopes, amr ["pat"], aal 1, plan and rv', async (t) => {
