@@ -99,7 +99,10 @@ t.test('tessera operator-token: marks the account an operator and prints an oper
     headers: { authorization: `Bearer ${token}` },
   });
   t.equal(revoke.statusCode, 200, revoke.body);
-  t.same(revoke.json(), { revoked: 0 });
+  // The operator signed their own account out: their own operator token is the one token revoked.
+  t.same(revoke.json(), { revoked: 0, tokens_revoked: 1 });
+  const after = await ctx.app.inject({ method: 'POST', url: '/v1/admin/keys/rotate', headers: { authorization: `Bearer ${token}` } });
+  t.equal(after.statusCode, 401, 'and it no longer works');
 
   const unknown = await runCli(['operator-token', '--email', 'nobody@example.com'], env);
   t.equal(unknown.code, 1);
