@@ -233,3 +233,23 @@ export async function switchTo(ctx: TestApp, tokens: { refresh_token: string }, 
   Object.assign(tokens, next);
   return bearer(next.access_token);
 }
+
+/** An agency org (its Owner, with a token for it), a reseller (clients:manage) and a client org the reseller created. */
+export async function agencyWithClient(ctx: TestApp) {
+  const { owner, org: agency } = await orgWithOwner(ctx, 'compliance', 'Agency One');
+  const { auth: ownerAuth } = await relogin(ctx, owner, agency.id);
+  const reseller = await member(ctx, agency.id, ['agency_reseller'], 'Rita Reseller');
+  const created = await ctx.app.inject({
+    method: 'POST',
+    url: `/v1/orgs/${agency.id}/clients`,
+    headers: reseller.auth,
+    payload: { name: 'Client Co', role_preset: 'crm' },
+  });
+  if (created.statusCode !== 201) throw new Error(`client creation failed: ${created.body}`);
+  return {
+    owner: { ...owner, auth: ownerAuth },
+    agency,
+    reseller,
+    client: created.json() as { id: string; managed_by: string; agency_permissions: string[] },
+  };
+}

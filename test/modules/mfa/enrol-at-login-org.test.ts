@@ -7,17 +7,14 @@ import t from 'tap';
 import { totpCode } from '../../../src/modules/mfa/factors/totp.js';
 import { buildTestApp, login } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
-import { claimsOf, joinOrg, person, switchTo } from '../../helpers/orgs.js';
-import { manualClock, userWithTotp } from './flow-support.js';
+import { claimsOf, joinOrg, person } from '../../helpers/orgs.js';
+import { manualClock, orgOfTotpOwner } from './flow-support.js';
 
 t.test('a member sent to enrolment sets up an app and is signed in to the org at aal 2', async (t) => {
   const clock = manualClock();
   const ctx = await buildTestApp(t, { clock });
-  const owner = await userWithTotp(ctx, clock);
-  const created = await ctx.app.inject({ method: 'POST', url: '/v1/orgs', headers: owner.auth, payload: { name: 'Enrol Org' } });
-  t.equal(created.statusCode, 201, created.body);
-  const org = created.json<{ id: string }>();
-  const ownerAuth = await switchTo(ctx, owner.tokens, org.id);
+  const { owner, org } = await orgOfTotpOwner(ctx, clock, 'Enrol Org');
+  const ownerAuth = owner.auth;
   const policy = await ctx.app.inject({
     method: 'PATCH',
     url: `/v1/orgs/${org.id}`,

@@ -7,6 +7,7 @@ import type { Clock } from '../../../src/infra/clock.js';
 import { totpCode } from '../../../src/modules/mfa/factors/totp.js';
 import { loggedInUser, login, type TestApp } from '../../helpers/app.js';
 import { eventually } from '../../helpers/eventually.js';
+import { switchTo } from '../../helpers/orgs.js';
 
 export type ManualClock = Clock & { advance(seconds: number): void };
 
@@ -145,4 +146,15 @@ export function statusCounts(responses: Array<{ statusCode: number }>): Record<n
   const counts: Record<number, number> = {};
   for (const r of responses) counts[r.statusCode] = (counts[r.statusCode] ?? 0) + 1;
   return counts;
+}
+
+/** An Owner with an authenticator app (their session is aal 2) and a new org, the Owner's token switched into it. */
+export async function orgOfTotpOwner(ctx: TestApp, clock: Clock, name = 'Policy Org') {
+  const owner = await userWithTotp(ctx, clock);
+  const created = await ctx.app.inject({ method: 'POST', url: '/v1/orgs', headers: owner.auth, payload: { name } });
+  if (created.statusCode !== 201) throw new Error(created.body);
+  const org = created.json() as { id: string };
+  // Into the org (the session is aal 2 since the app was confirmed): the org's routes take its token.
+  const auth = await switchTo(ctx, owner.tokens, org.id);
+  return { owner: { ...owner, auth }, org };
 }

@@ -1,24 +1,14 @@
 import t from 'tap';
 import { buildTestApp, login } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
-import { bearer, claimsOf, member, orgWithOwner, refresh, relogin } from '../../helpers/orgs.js';
+import { agencyWithClient, bearer, claimsOf, member, refresh, relogin } from '../../helpers/orgs.js';
 
 /** Agencies: client orgs they create and manage, and the agency's resellers acting in them without being members. */
 t.test('agency clients', async (t) => {
   const ctx = await buildTestApp(t);
-  const { owner, org: agency } = await orgWithOwner(ctx, 'compliance', 'Agency One');
-  const { auth: ownerAuth } = await relogin(ctx, owner, agency.id);
-  const reseller = await member(ctx, agency.id, ['agency_reseller'], 'Rita Reseller');
+  const { owner, agency, reseller, client } = await agencyWithClient(ctx);
+  const ownerAuth = owner.auth;
   const developer = await member(ctx, agency.id, ['developer'], 'Dev Eloper');
-
-  const created = await ctx.app.inject({
-    method: 'POST',
-    url: `/v1/orgs/${agency.id}/clients`,
-    headers: reseller.auth,
-    payload: { name: 'Client Co', role_preset: 'crm' },
-  });
-  t.equal(created.statusCode, 201, created.body);
-  const client = created.json();
   t.equal(client.managed_by, agency.id);
   t.notOk(client.agency_permissions.includes('billing:manage'), 'no billing for the agency');
   t.notOk(client.agency_permissions.includes('org:delete'), 'nor deletion');

@@ -2,7 +2,7 @@ import t from 'tap';
 import { buildTestApp, login } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
 import { bearer, claimsOf, joinOrg, person, refresh, switchTo } from '../../helpers/orgs.js';
-import { manualClock, nextTotp, secondStep, userWithTotp, type ManualClock } from '../mfa/flow-support.js';
+import { manualClock, nextTotp, orgOfTotpOwner, secondStep, userWithTotp, type ManualClock } from '../mfa/flow-support.js';
 import type { TestApp } from '../../helpers/app.js';
 
 /**
@@ -18,16 +18,6 @@ async function aal2Auth(ctx: TestApp, tokens: { refresh_token: string }) {
   const res = await refresh(ctx, tokens.refresh_token);
   if (res.statusCode !== 200) throw new Error(res.body);
   return bearer(res.json().access_token);
-}
-
-async function orgOfTotpOwner(ctx: TestApp, clock: ManualClock) {
-  const owner = await userWithTotp(ctx, clock);
-  const created = await ctx.app.inject({ method: 'POST', url: '/v1/orgs', headers: owner.auth, payload: { name: 'Policy Org' } });
-  if (created.statusCode !== 201) throw new Error(created.body);
-  const org = created.json() as { id: string };
-  // Into the org (the session is aal 2 since the app was confirmed): the org's routes take its token.
-  const auth = await switchTo(ctx, owner.tokens, org.id);
-  return { owner: { ...owner, auth }, org };
 }
 
 function setPolicy(ctx: TestApp, auth: { authorization: string }, orgId: string, policy: Record<string, unknown>) {

@@ -1,9 +1,9 @@
 import t from 'tap';
 import { buildTestApp } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
-import { joinOrg, person, relogin, switchTo } from '../../helpers/orgs.js';
+import { joinOrg, person, relogin } from '../../helpers/orgs.js';
 import { createPat, exchange } from '../../helpers/pats.js';
-import { manualClock, userWithTotp } from '../mfa/flow-support.js';
+import { manualClock, orgOfTotpOwner } from '../mfa/flow-support.js';
 
 /**
  * Personal access tokens of an org that requires a second factor. A PAT proves no factor when it
@@ -15,12 +15,9 @@ t.test('PATs under an org policy that requires MFA', async (t) => {
   const clock = manualClock();
   const ctx = await buildTestApp(t, { clock });
 
-  // An Owner with an authenticator app (their session is aal 2) and an org that requires a factor.
-  const owner = await userWithTotp(ctx, clock);
-  const created = await ctx.app.inject({ method: 'POST', url: '/v1/orgs', headers: owner.auth, payload: { name: 'Strict Org' } });
-  t.equal(created.statusCode, 201, created.body);
-  const org = created.json() as { id: string };
-  const ownerAuth = await switchTo(ctx, owner.tokens, org.id);
+  // An Owner with an authenticator app (their session is aal 2) and an org that will require a factor.
+  const { owner, org } = await orgOfTotpOwner(ctx, clock, 'Strict Org');
+  const ownerAuth = owner.auth;
 
   // A Developer without any factor, who made a PAT before the policy was switched on.
   const dev = await person(ctx, { name: 'Dev Nofactor' });

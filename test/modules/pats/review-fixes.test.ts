@@ -1,7 +1,7 @@
 import t from 'tap';
 import { buildTestApp, type TestApp } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
-import { bearer, call, joinOrg, member, orgWithOwner, relogin } from '../../helpers/orgs.js';
+import { agencyWithClient, bearer, call, joinOrg, member, orgWithOwner, relogin } from '../../helpers/orgs.js';
 import { createPat, createPatRequest, exchange, exchanged, whoami } from '../../helpers/pats.js';
 import { issueOperatorToken } from '../../../src/modules/pats/operator.js';
 import { createUnitOfWork } from '../../../src/infra/db/unit-of-work.js';
@@ -94,17 +94,8 @@ t.test('introspection: an access token is inactive from its exp on (no verifier 
 
 t.test('an agency actor removed from the agency loses their client-org PATs for good', async (t) => {
   const ctx = await buildTestApp(t);
-  const { owner, org: agency } = await orgWithOwner(ctx, 'compliance', 'Agency One');
-  const { auth: ownerAuth } = await relogin(ctx, owner, agency.id);
-  const reseller = await member(ctx, agency.id, ['agency_reseller'], 'Rita Reseller');
-  const created = await ctx.app.inject({
-    method: 'POST',
-    url: `/v1/orgs/${agency.id}/clients`,
-    headers: reseller.auth,
-    payload: { name: 'Client Co', role_preset: 'crm' },
-  });
-  t.equal(created.statusCode, 201, created.body);
-  const client = created.json() as { id: string };
+  const { owner, agency, reseller, client } = await agencyWithClient(ctx);
+  const ownerAuth = owner.auth;
   // A non-member acting through the agency may make a PAT for the client org.
   const pat = await createPat(ctx, reseller.auth, { org_id: client.id, scopes: ['members:read'] });
   t.equal((await exchange(ctx, pat.token)).statusCode, 200, 'works while she is the agency\u2019s reseller');
