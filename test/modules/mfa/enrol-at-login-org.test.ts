@@ -8,19 +8,14 @@ import { totpCode } from '../../../src/modules/mfa/factors/totp.js';
 import { buildTestApp, login } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
 import { claimsOf, joinOrg, person } from '../../helpers/orgs.js';
-import { manualClock, orgOfTotpOwner } from './flow-support.js';
+import { manualClock, orgOfTotpOwner, setPolicy } from './flow-support.js';
 
 t.test('a member sent to enrolment sets up an app and is signed in to the org at aal 2', async (t) => {
   const clock = manualClock();
   const ctx = await buildTestApp(t, { clock });
   const { owner, org } = await orgOfTotpOwner(ctx, clock, 'Enrol Org');
   const ownerAuth = owner.auth;
-  const policy = await ctx.app.inject({
-    method: 'PATCH',
-    url: `/v1/orgs/${org.id}`,
-    headers: ownerAuth,
-    payload: { security_policy: { require_mfa: true, enrollment_grace_days: 0 } },
-  });
+  const policy = await setPolicy(ctx, ownerAuth, org.id, { require_mfa: true, enrollment_grace_days: 0 });
   t.equal(policy.statusCode, 200, policy.body);
 
   const m = await person(ctx, { name: 'New Member' });

@@ -158,3 +158,8 @@ export async function orgOfTotpOwner(ctx: TestApp, clock: Clock, name = 'Policy 
   const auth = await switchTo(ctx, owner.tokens, org.id);
   return { owner: { ...owner, auth }, org };
 }
+
+/** PATCH /v1/orgs/{org} {security_policy} with the caller's token for the org. */
+export function setPolicy(ctx: TestApp, auth: Bearer, orgId: string, policy: Record<string, unknown>) {
+  return ctx.app.inject({ method: 'PATCH', url: `/v1/orgs/${orgId}`, headers: auth, payload: { security_policy: policy } });
+}

@@ -2,7 +2,7 @@ import t from 'tap';
 import { buildTestApp, login } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
 import { bearer, claimsOf, joinOrg, person, refresh, switchTo } from '../../helpers/orgs.js';
-import { manualClock, nextTotp, orgOfTotpOwner, secondStep, userWithTotp, type ManualClock } from '../mfa/flow-support.js';
+import { manualClock, nextTotp, orgOfTotpOwner, secondStep, setPolicy, userWithTotp, type ManualClock } from '../mfa/flow-support.js';
 import type { TestApp } from '../../helpers/app.js';
 
 /**
@@ -18,10 +18,6 @@ async function aal2Auth(ctx: TestApp, tokens: { refresh_token: string }) {
   const res = await refresh(ctx, tokens.refresh_token);
   if (res.statusCode !== 200) throw new Error(res.body);
   return bearer(res.json().access_token);
-}
-
-function setPolicy(ctx: TestApp, auth: { authorization: string }, orgId: string, policy: Record<string, unknown>) {
-  return ctx.app.inject({ method: 'PATCH', url: `/v1/orgs/${orgId}`, headers: auth, payload: { security_policy: policy } });
 }
 
 t.test('org security policy', async (t) => {

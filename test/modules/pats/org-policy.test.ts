@@ -3,7 +3,7 @@ import { buildTestApp } from '../../helpers/app.js';
 import { assertProblem } from '../../helpers/problem.js';
 import { joinOrg, person, relogin } from '../../helpers/orgs.js';
 import { createPat, exchange } from '../../helpers/pats.js';
-import { manualClock, orgOfTotpOwner } from '../mfa/flow-support.js';
+import { manualClock, orgOfTotpOwner, setPolicy } from '../mfa/flow-support.js';
 
 /**
  * Personal access tokens of an org that requires a second factor. A PAT proves no factor when it
@@ -25,12 +25,7 @@ t.test('PATs under an org policy that requires MFA', async (t) => {
   const devPat = await createPat(ctx, (await relogin(ctx, dev, org.id)).auth, { org_id: org.id, scopes: ['tokens:introspect'] });
   t.equal((await exchange(ctx, devPat.token)).statusCode, 200, 'before the policy the developer\u2019s PAT works');
 
-  const policy = await ctx.app.inject({
-    method: 'PATCH',
-    url: `/v1/orgs/${org.id}`,
-    headers: ownerAuth,
-    payload: { security_policy: { require_mfa: true, enrollment_grace_days: 0 } },
-  });
+  const policy = await setPolicy(ctx, ownerAuth, org.id, { require_mfa: true, enrollment_grace_days: 0 });
   t.equal(policy.statusCode, 200, policy.body);
 
   t.test('the Owner, who has a factor, makes a PAT and exchanges it', async (t) => {
