@@ -34,7 +34,8 @@ export const introspectionRoutes =
       const { userId, orgId, operator } = serviceOf(request);
       return { userId, orgId, operator };
     };
-    const AUTH = ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN'];
+    // RATE_LIMITED: too many unknown credentials from the address (the lookup throttle).
+    const AUTH = ['AUTHENTICATION_REQUIRED', 'INVALID_TOKEN', 'RATE_LIMITED'];
 
     // RFC 7662 clients send form bodies; JSON is taken too.
     await app.register(async (plain) => {

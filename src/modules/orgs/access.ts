@@ -1,7 +1,7 @@
 import type { Clock } from '../../infra/clock.js';
 import type { OrgPlan } from '../../infra/db/schema.js';
 import { isPermission, type Permission } from '../../shared/permissions.js';
-import { aalAllowed, graceEndsAt, meetsPolicy, policyOf, type SecurityPolicy } from './policy.js';
+import { aalAllowed, graceEndsAt, hasFactorRules, meetsPolicy, policyOf, type SecurityPolicy } from './policy.js';
 import { OWNER_ROLE } from './presets.js';
 import type { AccessRow, OrgStore } from './store.js';
 import type { Executor } from '../../infra/db/unit-of-work.js';
@@ -128,18 +128,18 @@ export function createOrgAccess({
 
     /**
      * The claims of a personal access token's access tokens. A PAT proves no factor when it is
-     * used (it was made after a recent authentication), so an org that requires a second factor
-     * takes it while its owner meets the policy: an allowed factor enrolled now. An owner out of
-     * policy past the grace period (a policy tightened after the token was made) is refused, as
-     * their sessions are.
+     * used (it was made after a recent authentication), so an org with a factor policy takes it
+     * while its owner meets the policy now (an allowed factor enrolled; read fresh, the one query
+     * of a use, and only in such orgs). An owner out of policy past the grace period (a policy
+     * tightened after the token was made) is refused, as their sessions are.
      */
     async serviceGrant(input: { userId: string; orgId: string }): Promise<OrgGrant> {
       const found = await resolveForToken(input.userId, input.orgId);
       if (!found) throw orgError('ORG_ACCESS_DENIED', 'You are not a member of that organization.');
-      if (found.policy.require_mfa && found.graceOver && !meetsPolicy(found.policy, await factorKinds(input.userId))) {
+      if (found.graceOver && hasFactorRules(found.policy) && !meetsPolicy(found.policy, await factorKinds(input.userId))) {
         throw orgError(
           'ORG_MFA_REQUIRED',
-          'This organization requires two-step authentication, which the token\u2019s owner has not set up.',
+          'This organization\u2019s security policy wants a second factor the token\u2019s owner has not set up.',
         );
       }
       return grantOf(found, 2, null);

@@ -8,6 +8,7 @@ import type { OrgPlan } from '../../infra/db/schema.js';
 import type { Routes } from '../../http/types.js';
 import type { AuditContext, AuditService } from '../audit/index.js';
 import type { SessionService } from '../sessions/index.js';
+import type { Tx } from '../../infra/db/unit-of-work.js';
 import { createOrgAccess, ORGS_CHANNEL } from './access.js';
 import { createActorLock } from './actor-lock.js';
 import { createClientService } from './clients.js';
@@ -129,7 +130,9 @@ export async function createOrgsModule(deps: Deps) {
       tx.afterCommit(() => orgChanged(orgId));
       return updated;
     });
-  return { service, access, members, roles, clients, invitations, guard, routes, setPlan, close: unsubscribe };
+  /** For a module writing rows that refer to an org (pats): the org row's shared lock, first in the lock order. */
+  const lockShared = (orgId: string, tx: Tx) => store.lockOrgShared(orgId, tx);
+  return { service, access, members, roles, clients, invitations, guard, routes, setPlan, lockShared, close: unsubscribe };
 }
 
 export type OrgsModule = ReturnType<typeof createOrgsModule>;

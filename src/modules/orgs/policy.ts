@@ -76,6 +76,10 @@ export function factorRule(policy: SecurityPolicy, methods: readonly string[] | 
 /** Whether a session at this aal may hold tokens for the org: a required second factor, once the grace period is over. */
 export const aalAllowed = (policy: SecurityPolicy, aal: number, graceOver: boolean) => !(policy.require_mfa && graceOver && aal < 2);
 
+/** Whether the policy says anything about second factors: required, or only some kinds allowed. */
+export const hasFactorRules = (policy: SecurityPolicy) =>
+  policy.require_mfa || POLICY_METHODS.some((m) => !(policy.allowed_factors as string[]).includes(m));
+
 /** Whether an account with these factor kinds meets the policy (the team list's "out of policy"). */
 export function meetsPolicy(policy: SecurityPolicy, factorKinds: readonly string[]): boolean {
   const allowed = factorKinds.filter((k) => (policy.allowed_factors as string[]).includes(k));

@@ -71,6 +71,15 @@ export function createOrgStore(db: Db) {
       return ex.selectFrom('orgs').selectAll().where('id', '=', orgId).executeTakeFirst();
     },
 
+    /**
+     * A shared lock on the org row, for a change that refers to the org (a personal access token
+     * of it): it waits for a change of members or roles holding lockOrg, which comes first in the
+     * lock order (the org row, then anything of the account).
+     */
+    async lockOrgShared(orgId: string, tx: Executor): Promise<boolean> {
+      return (await tx.selectFrom('orgs').select('id').where('id', '=', orgId).forKeyShare().executeTakeFirst()) !== undefined;
+    },
+
     /** Every change to an org's members or roles takes this lock first: owner counts and role checks see a settled org. */
     lockOrg(orgId: string, tx: Executor) {
       return tx.selectFrom('orgs').selectAll().where('id', '=', orgId).forUpdate().executeTakeFirst();

@@ -21,7 +21,7 @@ type Deps = {
   audit: AuditService;
   sessions: SessionService;
   tokens: Pick<TokensModule, 'accessTokens' | 'grants'>;
-  orgs: Pick<Awaited<OrgsModule>, 'access' | 'guard'>;
+  orgs: Pick<Awaited<OrgsModule>, 'access' | 'guard' | 'lockShared'>;
   /** Accounts' row lock (accounts owns users): creation and revocation on removal or deletion take it first. */
   lockAccount: (userId: string, tx: Tx) => Promise<boolean>;
   /** PAT_EXCHANGES_PER_MINUTE: token exchanges a minute per token. */
@@ -48,6 +48,7 @@ export function createPatsModule(deps: Deps) {
     orgs: {
       resolve: (userId, orgId, tx) => deps.orgs.access.resolve(userId, orgId, tx),
       grant: (input) => deps.orgs.access.serviceGrant(input),
+      lockShared: deps.orgs.lockShared,
     },
     lockAccount: deps.lockAccount,
     exchangesPerMinute: deps.exchangesPerMinute,

@@ -39,6 +39,8 @@ type Deps = {
     resolve(userId: string, orgId: string, ex?: Tx): Promise<OrgAccess | null>;
     /** The claims of a PAT's token for the org, from the orgs module's cache (exact: validated against the KV marks); refuses an owner out of policy. */
     grant: (input: { userId: string; orgId: string }) => Promise<OrgGrant>;
+    /** The org row's shared lock (false: no such org); first in the lock order, before the account row. */
+    lockShared(orgId: string, tx: Tx): Promise<boolean>;
   };
   /** Locks the account row in the transaction (false: the account is gone); accounts owns it. */
   lockAccount: (userId: string, tx: Tx) => Promise<boolean>;
@@ -86,7 +88,8 @@ const viewOf = (r: {
  * A use (exchange, credential) touches no Postgres: the row comes from an in-process cache by the
  * secret's hash (60 s), trusted only after the token's revocation mark in the KV store says it is
  * not revoked (a revocation sets it from its commit on, on every instance, for longer than any
- * cache entry lives), and the owner's permissions come from the orgs module's exact cache.
+ * cache entry lives), and the owner's permissions come from the orgs module's exact cache. (In an
+ * org with a factor policy, the owner's factors are read once a use: they meet it now, or not.)
  */
 export function createPatService(deps: Deps) {
   const { store, withTransaction, kv, clock, logger, audit, sessions } = deps;
@@ -103,14 +106,16 @@ export function createPatService(deps: Deps) {
     const now = clock.now().getTime();
     const hit = cache.get(key);
     if (hit && now - hit.at < CACHE_TTL_MS) return hit.pat;
-    if (ip !== undefined) await misses.assertAllowed(ip);
+    if (misses.knownUnknown(key)) return null;
+    const release = ip === undefined ? undefined : await misses.reserve(ip);
     const pat = (await store.findByHash(parsed.hash)) ?? null;
     cache.delete(key);
     if (pat) {
       if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
       cache.set(key, { pat, at: now });
-    } else if (ip !== undefined) {
-      await misses.missed(ip);
+      await release?.();
+    } else {
+      misses.missed(key);
     }
     return pat;
   }
@@ -196,9 +201,11 @@ export function createPatService(deps: Deps) {
       const expiresAt = new Date(now.getTime() + input.expires_in_days * 86_400_000);
       const scopes = [...input.scopes].sort();
       await withTransaction(async (tx) => {
-        // The account row first (as a member's removal and the account's deletion take it before
-        // revoking the member's tokens): a removal either sees this token or happened before the
-        // access is read below.
+        // The lock order of a member's removal and of the account's deletion: the org row (shared
+        // here: it waits for a removal in progress), then the account row. A removal either sees
+        // this token or happened before the access is read below; and the insert's foreign key
+        // takes no org lock after the account's (which deadlocked with a removal).
+        if (!(await deps.orgs.lockShared(input.org_id, tx))) throw patError('ORG_NOT_FOUND', 'No organization of yours has that id.');
         if (!(await deps.lockAccount(userId, tx))) throw patError('USER_NOT_FOUND', 'The account no longer exists.');
         const access = await deps.orgs.resolve(userId, input.org_id, tx);
         if (!access) throw patError('ORG_NOT_FOUND', 'No organization of yours has that id.');
@@ -341,6 +348,8 @@ export function createPatService(deps: Deps) {
       const claims = orgClaims(grant);
       // The token's scopes, or those asked for, which must all be the token's (RFC 8693 §2.1 scope).
       const requested = body.scope?.split(' ').filter((s) => s !== '');
+      // RFC 6749 §3.3: a scope is one or more names; a blank one asks for nothing, which is no token.
+      if (requested?.length === 0) throw tokenError('INVALID_SCOPE', 'scope names none of the token\u2019s scopes.', { missing: [] });
       const beyond = requested?.filter((s) => !pat.scopes.includes(s)) ?? [];
       if (beyond.length > 0) {
         throw tokenError('INVALID_SCOPE', `The token does not carry ${beyond.join(', ')}.`, { missing: beyond });
