@@ -66,7 +66,8 @@ export function createPatsModule(deps: Deps) {
 }
 
 export type PatsModule = ReturnType<typeof createPatsModule>;
-export type { PatService, PatInfo } from './service.js';
+export type { PatService } from './service.js';
+export type { PatInfo } from './use.js';
 export type { ServiceCredential, ServiceCredentialCheck } from '../../http/service-credential.js';
 export { PAT_TOKEN_TYPE, ACCESS_TOKEN_TYPE } from './schemas.js';
 export { parsePat, looksLikePat, PAT_PREFIX } from './format.js';

@@ -1,8 +1,9 @@
 import type { Clock } from '../../infra/clock.js';
 import type { KeyValueStore } from '../../infra/kv/kv.js';
 import { requestError } from '../../shared/common-errors.js';
+import { hitThisMinute } from './minute-counter.js';
 
-const key = (ip: string, window: number) => `tessera:{pat}:miss:${ip}:${window}`;
+const key = (ip: string) => `tessera:{pat}:miss:${ip}`;
 /** Unknown hashes this instance remembers, and for how long: a script retrying a dead token costs one lookup, not one a try. */
 const UNKNOWN_TTL_MS = 5 * 60_000;
 const UNKNOWN_MAX = 10_000;
@@ -30,15 +31,13 @@ export function createLookupThrottle({ kv, clock, perMinute }: { kv: KeyValueSto
 
     /** Reserves a lookup for the address; throws 429 past the budget. Returns the release for a lookup that found its token. */
     async reserve(ip: string): Promise<() => Promise<void>> {
-      const now = clock.nowSeconds();
-      const window = Math.floor(now / 60);
-      const count = await kv.incr(key(ip, window), 60);
-      if (count > perMinute) {
+      const hit = await hitThisMinute(kv, clock, key(ip));
+      if (hit.count > perMinute) {
         throw requestError('RATE_LIMITED', 'Too many unknown tokens from this address: retry after the time in Retry-After.', {
-          retry_after: Math.max(1, (window + 1) * 60 - now),
+          retry_after: hit.retryAfter,
         });
       }
-      return () => kv.decr(key(ip, window));
+      return hit.release;
     },
 
     /** The lookup found nothing: remember the hash for a while. */
