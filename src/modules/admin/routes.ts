@@ -18,10 +18,7 @@ export const adminRoutes =
         preHandler: operator,
         schema: { tags, params: userParams, response: { 200: revoked, ...errorResponses(...SERVICE_ROUTE_CODES, 'USER_NOT_FOUND') } },
       },
-      async (req) => {
-        const { revoked, tokens } = await admin.revokeUserSessions(serviceOf(req), req.params.id, requestContext(req));
-        return { revoked, tokens_revoked: tokens };
-      },
+      async (req) => admin.revokeUserSessions(serviceOf(req), req.params.id, requestContext(req)),
     );
 
     app.patch(

@@ -40,7 +40,7 @@ export function createAdminService(deps: Deps) {
         data: { count: revoked, tokens, ...via(operator) },
         context,
       });
-      return { revoked, tokens };
+      return { revoked, tokens_revoked: tokens };
     },
 
     async setPlan(operator: ServiceCredential, orgId: string, plan: OrgPlan, context: AuditContext) {

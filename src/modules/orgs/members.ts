@@ -220,7 +220,7 @@ export function createMemberService(deps: Deps) {
         data: { count: revoked, tokens },
         context,
       });
-      return { revoked, tokens };
+      return { revoked, tokens_revoked: tokens };
     },
   };
 }

@@ -85,9 +85,6 @@ export const teamRoutes =
           response: { 200: memberSignedOut, ...errorResponses(...GUARDED, 'MEMBER_NOT_FOUND', 'OWNER_REQUIRED') },
         },
       },
-      async (req) => {
-        const { revoked, tokens } = await members.revokeSessions(actorOf(req), req.params.user, requestContext(req));
-        return { revoked, tokens_revoked: tokens };
-      },
+      async (req) => members.revokeSessions(actorOf(req), req.params.user, requestContext(req)),
     );
   };
